@@ -1,0 +1,164 @@
+"""`create_app(settings)`: one ASGI app that routes every surface.
+
+Gateway requests are dispatched on the first path segment before FastAPI sees them, so the hot
+path pays for no framework routing or middleware; everything else goes to FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pyreqwest.client import Client
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keygate import __version__
+from keygate.catalog.loader import RESERVED_NAMES
+from keygate.connect import oauth_flow, pages
+from keygate.control import apps, connections
+from keygate.errors import (
+    BadRequest,
+    BodyTooLarge,
+    KeygateError,
+    MethodNotAllowedError,
+    NotFoundError,
+    describe_validation,
+    render_error,
+)
+from keygate.gateway.metrics import GatewayMetrics
+from keygate.gateway.proxy import Gateway
+from keygate.ops import router as ops_router
+from keygate.runtime import Runtime
+from keygate.settings import Settings
+from keygate.store.reads import CachedReads
+
+log = logging.getLogger("keygate")
+Scope = dict[str, Any]
+
+
+def _error_response(error: KeygateError) -> Response:
+    status, headers, body = render_error(error)
+    return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
+
+
+def build_control_app() -> FastAPI:
+    """The FastAPI app for the control plane, catalog, connect pages and operations."""
+    api = FastAPI(
+        title="Keygate",
+        version=__version__,
+        description="Self-hosted API gateway with managed OAuth. Gateway: ANY /{app}/{path}.",
+        redoc_url=None,
+    )
+
+    @api.exception_handler(KeygateError)
+    async def _keygate_error(_: Request, exc: KeygateError) -> Response:
+        return _error_response(exc)
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        return _error_response(BadRequest(describe_validation(exc)))
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _error_response(NotFoundError())
+        if exc.status_code == 405:
+            return _error_response(MethodNotAllowedError())
+        if exc.status_code == 400:
+            return _error_response(BadRequest(str(exc.detail)))
+        return _error_response(KeygateError(str(exc.detail)))
+
+    for router in (connections.router, apps.router, pages.router, oauth_flow.router, ops_router):
+        api.include_router(router)
+    return api
+
+
+class KeygateApp:
+    """The ASGI entry point: lifespan, gateway dispatch, body limits, then FastAPI."""
+
+    def __init__(self, settings: Settings, upstream: Client | None = None) -> None:
+        self.settings = settings
+        self._upstream = upstream
+        self.control = build_control_app()
+        self.metrics = GatewayMetrics()
+        self.runtime: Runtime | None = None
+        self.gateway: Gateway | None = None
+
+    async def startup(self) -> None:
+        """Open the runtime (refusing to start on a bad key or catalog) and wire the surfaces."""
+        runtime = await Runtime.open(
+            self.settings, run_migrations=self.settings.migrate_on_start, upstream=self._upstream
+        )
+        runtime.start_background()
+        self.runtime = runtime
+        self.gateway = Gateway(runtime, self.metrics)
+        self.control.state.runtime = runtime
+        self.control.state.reads = CachedReads(runtime)
+        self.control.state.metrics = self.metrics
+
+    async def shutdown(self) -> None:
+        """Close the runtime."""
+        if self.runtime is not None:
+            await self.runtime.close()
+            self.runtime = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http" and self.gateway is not None:
+            path: str = scope["path"]
+            end = path.find("/", 1)
+            first = path[1:] if end == -1 else path[1:end]
+            if first and first not in RESERVED_NAMES:
+                await self.gateway(scope, receive, send)
+                return
+            await self._control(scope, receive, send)
+            return
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.control(scope, receive, send)
+
+    async def _control(self, scope: Scope, receive: Any, send: Any) -> None:
+        limit = self.settings.max_control_body
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                response = _error_response(
+                    BodyTooLarge(f"Control-plane request bodies are limited to {limit} bytes.")
+                )
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(f"Control-plane request bodies are limited to {limit} bytes.")
+            return message
+
+        await self.control(scope, limited_receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.error("Keygate cannot start: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings | None = None, upstream: Client | None = None) -> KeygateApp:
+    """The Keygate ASGI app for these settings (read from the environment if not given)."""
+    return KeygateApp(settings or Settings(), upstream)

@@ -1,0 +1,23 @@
+"""The server's entry point: the one place a serving process reads its settings from the env."""
+
+from __future__ import annotations
+
+import logging
+
+from keygate.app import KeygateApp, create_app
+from keygate.settings import Settings
+
+
+def configure_logging(settings: Settings) -> None:
+    """One plain line per record on stderr; secrets never reach a log call."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def app_from_environment() -> KeygateApp:
+    """Build the app from KEYGATE_* variables (used by `keygate serve` workers)."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

@@ -1,0 +1,1 @@
+"""Providers as data: one YAML file per app, validated by a typed model."""

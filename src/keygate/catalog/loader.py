@@ -1,0 +1,143 @@
+"""Reading the catalog files and applying the operator's per-app overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from keygate.catalog.model import AppSpec, Method, OAuth2Method
+from keygate.errors import ConfigurationError
+from keygate.secret import Secret
+
+BUILTIN_DIR = Path(__file__).parent / "apps"
+
+RESERVED_NAMES = frozenset(
+    {
+        "connections",
+        "apps",
+        "connect",
+        "oauth",
+        "healthz",
+        "readyz",
+        "metrics",
+        "openapi.json",
+        "docs",
+        "ui",
+        "static",
+        "favicon.ico",
+        "robots.txt",
+    }
+)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_app_file(path: Path) -> AppSpec:
+    """Parse and validate one catalog file; errors name the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"catalog file {path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"catalog file {path}: expected a mapping at the top level")
+    try:
+        spec = AppSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigurationError(f"catalog file {path}: {_describe(exc)}") from exc
+    if spec.name != path.stem:
+        raise ConfigurationError(
+            f"catalog file {path}: name {spec.name!r} must match the file name {path.stem!r}"
+        )
+    if spec.name in RESERVED_NAMES:
+        raise ConfigurationError(f"catalog file {path}: name {spec.name!r} is a reserved path")
+    return spec
+
+
+def load_catalog(extra_dir: Path | None = None) -> dict[str, AppSpec]:
+    """The built-in apps, plus (overriding by name) the files of an operator's directory."""
+    files = sorted(BUILTIN_DIR.glob("*.yaml"))
+    if extra_dir is not None:
+        if not extra_dir.is_dir():
+            raise ConfigurationError(f"KEYGATE_CATALOG_DIR {extra_dir} is not a directory")
+        files += sorted(extra_dir.glob("*.yaml"))
+    return {spec.name: spec for spec in (load_app_file(p) for p in files)}
+
+
+@dataclass(frozen=True, slots=True)
+class AppOverrides:
+    """Operator settings for an app: OAuth client and URL overrides. None means 'as catalogued'."""
+
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    base_url: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    revoke_url: str | None = None
+    scopes: tuple[str, ...] | None = None
+
+    def merged_over(self, lower: AppOverrides) -> AppOverrides:
+        """These overrides, falling back to `lower` field by field."""
+        return AppOverrides(
+            client_id=self.client_id or lower.client_id,
+            client_secret=self.client_secret or lower.client_secret,
+            base_url=self.base_url or lower.base_url,
+            authorize_url=self.authorize_url or lower.authorize_url,
+            token_url=self.token_url or lower.token_url,
+            revoke_url=self.revoke_url or lower.revoke_url,
+            scopes=self.scopes if self.scopes is not None else lower.scopes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredApp:
+    """An app as this deployment runs it: the catalog entry with overrides applied."""
+
+    spec: AppSpec
+    client_id: str | None
+    client_secret: Secret | None
+
+    @property
+    def name(self) -> str:
+        """The app name, as in the gateway path."""
+        return self.spec.name
+
+    @property
+    def base_url(self) -> str:
+        """The upstream origin (and base path) without a trailing slash."""
+        return str(self.spec.base_url).rstrip("/")
+
+    def oauth(self) -> OAuth2Method | None:
+        """The app's OAuth2 method, if any."""
+        method = self.spec.method(Method.OAUTH2)
+        return method if isinstance(method, OAuth2Method) else None
+
+
+def configure_app(spec: AppSpec, overrides: AppOverrides) -> ConfiguredApp:
+    """Apply overrides and re-validate, so a bad override URL is refused like a bad file."""
+    data: dict[str, Any] = spec.model_dump(mode="json")
+    if overrides.base_url:
+        data["base_url"] = overrides.base_url
+    for method in data["methods"]:
+        if method["type"] != Method.OAUTH2.value:
+            continue
+        for field in ("authorize_url", "token_url", "revoke_url"):
+            value = getattr(overrides, field)
+            if value:
+                method[field] = value
+        if overrides.scopes is not None:
+            method["scopes"] = list(overrides.scopes)
+    try:
+        configured = AppSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"settings for app {spec.name}: {_describe(exc)}") from exc
+    return ConfiguredApp(configured, overrides.client_id, overrides.client_secret)

@@ -1,0 +1,169 @@
+"""`keygate connections`: the control plane from the shell (operator view, per workspace)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+
+from keygate.catalog.model import Method
+from keygate.cli.context import run, workspace
+from keygate.cli.output import emit_json, emit_table, fail
+from keygate.control.views import connection_view
+from keygate.errors import ConfigurationError
+from keygate.oauth.revoke import revoke_connection
+from keygate.runtime import Runtime
+from keygate.store.connections import ConnectionFilter
+from keygate.store.records import Status
+from keygate.store.schema import utcnow
+
+app = typer.Typer(help="Connections (the control plane from the shell).", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+WorkspaceOpt = Annotated[
+    str | None, typer.Option("--workspace", help="Workspace name (default: the first).")
+]
+
+
+def _view(rt: Runtime, record: Any, deleted: bool = False) -> dict[str, Any]:
+    return connection_view(record, rt.settings.public_url, rt.cipher, deleted=deleted)
+
+
+def _print_one(view: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        emit_json({"connection": view})
+        return
+    for key, value in view.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command("list")
+def list_connections(
+    workspace_name: WorkspaceOpt = None,
+    app_name: Annotated[str | None, typer.Option("--app", help="Only this app.")] = None,
+    status: Annotated[str | None, typer.Option(help="PENDING, ACTIVE or FAILED.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    json_out: JsonOpt = False,
+) -> None:
+    """List a workspace's connections, oldest first."""
+    try:
+        status_filter = Status(status) if status else None
+    except ValueError:
+        fail("--status must be PENDING, ACTIVE or FAILED")
+
+    async def _list(rt: Runtime) -> list[dict[str, Any]]:
+        ws = await workspace(rt, workspace_name)
+        rows, _ = await rt.connections.list(ws.id, ConnectionFilter(app_name, status_filter), limit)
+        return [_view(rt, r) for r in rows]
+
+    views = run(_list)
+    if json_out:
+        emit_json({"connections": views})
+        return
+    columns = ["connection_id", "app", "method", "status", "creation_time"]
+    emit_table("Connections", columns, [[v[c] for c in columns] for v in views])
+
+
+@app.command("create")
+def create(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    method: Annotated[str | None, typer.Option(help="OAUTH2, API_KEY or BASIC.")] = None,
+    workspace_name: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a PENDING connection and print its connect url."""
+
+    async def _create(rt: Runtime) -> dict[str, Any]:
+        ws = await workspace(rt, workspace_name)
+        configured = rt.apps.get(app_name)
+        if configured is None:
+            raise ConfigurationError(f"unknown app {app_name!r}")
+        try:
+            chosen = Method(method) if method else configured.spec.methods[0].type
+        except ValueError:
+            raise ConfigurationError("--method must be OAUTH2, API_KEY or BASIC") from None
+        if configured.spec.method(chosen) is None:
+            raise ConfigurationError(f"{app_name} does not support {chosen.value}")
+        record = await rt.connections.create(ws.id, app_name, chosen.value, {})
+        return _view(rt, record)
+
+    view = run(_create)
+    if json_out:
+        emit_json({"connection": view})
+        return
+    typer.echo(f"Created {view['connection_id']} (PENDING). Open this link to authorize it:")
+    typer.echo(view["url"])
+
+
+@app.command("show")
+def show(connection_id: str, json_out: JsonOpt = False) -> None:
+    """Show one connection."""
+
+    async def _show(rt: Runtime) -> dict[str, Any] | None:
+        record = await rt.connections.get(connection_id)
+        return _view(rt, record) if record else None
+
+    view = run(_show)
+    if view is None:
+        fail(f"no connection {connection_id}")
+    _print_one(view, json_out)
+
+
+@app.command("delete")
+def delete(connection_id: str, json_out: JsonOpt = False) -> None:
+    """Revoke upstream tokens (best effort) and delete the connection."""
+
+    async def _delete(rt: Runtime) -> dict[str, Any] | None:
+        record = await rt.connections.get(connection_id)
+        if record is None:
+            return None
+        await revoke_connection(rt, record)
+        await rt.connections.delete(record.id)
+        return _view(rt, record, deleted=True)
+
+    view = run(_delete)
+    if view is None:
+        fail(f"no connection {connection_id}")
+    _print_one(view, json_out)
+
+
+def _from_stdin(value: str | None) -> str | None:
+    return sys.stdin.readline().strip() if value == "-" else value
+
+
+@app.command("import")
+def import_tokens(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    access_token: Annotated[str, typer.Option(help="Access token ('-' reads stdin).")],
+    refresh_token: Annotated[str | None, typer.Option(help="Refresh token.")] = None,
+    expires_in: Annotated[
+        int | None, typer.Option(help="Seconds until the access token expires.")
+    ] = None,
+    workspace_name: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make an ACTIVE OAuth connection from an existing token set (for migrations)."""
+    token = _from_stdin(access_token)
+    if not token:
+        fail("--access-token is empty")
+
+    async def _import(rt: Runtime) -> dict[str, Any]:
+        ws = await workspace(rt, workspace_name)
+        configured = rt.apps.get(app_name)
+        if configured is None or configured.oauth() is None:
+            raise ConfigurationError(f"{app_name!r} is not an OAuth app in the catalog")
+        record = await rt.connections.create(ws.id, app_name, Method.OAUTH2.value, {})
+        values = {"access_token": token, "token_type": "Bearer"}
+        if refresh_token:
+            values["refresh_token"] = refresh_token
+        expires_at = utcnow() + timedelta(seconds=expires_in) if expires_in else None
+        active = await rt.connections.activate(record.id, values, expires_at)
+        assert active is not None
+        return _view(rt, active)
+
+    view = run(_import)
+    if json_out:
+        emit_json({"connection": view})
+        return
+    typer.echo(f"Imported {view['connection_id']} ({app_name}, ACTIVE).")

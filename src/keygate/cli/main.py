@@ -1,0 +1,143 @@
+"""`keygate` and its sub-commands."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+
+from keygate import __version__
+from keygate.cli import apps_cmd, call_cmd, connections_cmd, keys_cmd
+from keygate.cli.context import load_settings
+from keygate.cli.output import emit_json, fail
+from keygate.crypto import write_key_file
+from keygate.errors import ConfigurationError
+from keygate.runtime import Runtime
+
+app = typer.Typer(
+    name="keygate",
+    help="Self-hosted API gateway with managed OAuth.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(apps_cmd.app, name="apps")
+app.add_typer(connections_cmd.app, name="connections")
+app.command("call")(call_cmd.call)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def init(
+    workspace: Annotated[str, typer.Option(help="Name of the first workspace.")] = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Create the data dir, key file (0600), database, first workspace and API key."""
+    settings = load_settings()
+    created_key_file = False
+    if settings.encryption_key is None and not settings.key_file.exists():
+        write_key_file(settings.key_file)
+        created_key_file = True
+
+    async def _init() -> dict[str, object]:
+        runtime = await Runtime.open(settings)
+        try:
+            existing = await runtime.keys.get_workspace(workspace)
+            ws = existing or await runtime.keys.ensure_workspace(workspace)
+            key = None
+            if existing is None or not await runtime.keys.list_keys(ws.id):
+                key, _ = await runtime.keys.create_key(ws.id, "initial")
+            return {
+                "data_dir": str(settings.data_dir.resolve()),
+                "database": runtime.db.dialect,
+                "key_file_created": created_key_file,
+                "workspace": ws.name,
+                "key": key,
+            }
+        finally:
+            await runtime.close()
+
+    try:
+        result = asyncio.run(_init())
+    except ConfigurationError as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(result)
+        return
+    typer.echo(f"Keygate data directory: {result['data_dir']} ({result['database']})")
+    if created_key_file:
+        typer.echo(f"Encryption key written to {settings.key_file} (mode 0600). Back it up.")
+    if result["key"]:
+        typer.echo(f"API key for workspace {workspace!r} (shown once, store it now):")
+        typer.echo(f"  {result['key']}")
+    else:
+        typer.echo(
+            f"Already initialised; workspace {workspace!r} has keys. "
+            "'keygate keys create' makes another."
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Serve every surface (control plane, connect pages, gateway) with granian."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    settings = load_settings()
+
+    async def _migrate() -> None:
+        runtime = await Runtime.open(settings)
+        await runtime.close()
+
+    try:
+        asyncio.run(_migrate())
+    except ConfigurationError as exc:
+        fail(str(exc))
+    # Workers read the same environment; the schema is current, so they skip migrating.
+    os.environ["KEYGATE_MIGRATE_ON_START"] = "false"
+    server = Granian(
+        "keygate.asgi:app_from_environment",
+        factory=True,
+        address=host or settings.host,
+        port=port if port is not None else settings.port,
+        interface=Interfaces.ASGI,
+        workers=workers or settings.workers,
+        loop=Loops.uvloop,
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        backlog=2048,
+    )
+    server.serve()
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Klaviyo sandbox port; Constant Contact is port+1.")
+    ] = 9010,
+) -> None:
+    """Run the Klaviyo and Constant Contact stand-ins on loopback."""
+    from keygate.sandbox.runner import serve_sandboxes
+
+    typer.echo(
+        f"Klaviyo sandbox on http://{host}:{port}, Constant Contact on http://{host}:{port + 1}"
+    )
+    serve_sandboxes(host, port, port + 1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""The hosted connect pages and the OAuth callback."""

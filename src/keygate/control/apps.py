@@ -1,0 +1,39 @@
+"""`/apps`: the provider catalog as this deployment serves it (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from keygate.catalog.loader import ConfiguredApp
+from keygate.control.auth import CallerDep, RuntimeDep
+from keygate.errors import UnknownAppError
+
+router = APIRouter(tags=["apps"])
+
+
+def app_view(app: ConfiguredApp) -> dict[str, Any]:
+    """The contract's app object."""
+    return {
+        "app": app.name,
+        "display_name": app.spec.display_name,
+        "methods": app.spec.method_names,
+        "docs_url": str(app.spec.docs_url),
+        "base_url": app.base_url,
+    }
+
+
+@router.get("/apps", summary="List the apps")
+async def list_apps(runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+    """Every app in the catalog."""
+    return {"apps": [app_view(runtime.apps[name]) for name in sorted(runtime.apps)]}
+
+
+@router.get("/apps/{app}", summary="Show one app")
+async def get_app(app: str, runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+    """One app of the catalog."""
+    configured = runtime.apps.get(app)
+    if configured is None:
+        raise UnknownAppError(f"Unknown app {app!r}.")
+    return {"app": app_view(configured)}

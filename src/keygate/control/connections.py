@@ -1,0 +1,163 @@
+"""`/connections`: list, create, show and delete the caller's connections."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from keygate.catalog.model import Method
+from keygate.control.auth import CallerDep, RuntimeDep
+from keygate.control.views import connection_view, decode_cursor, encode_cursor
+from keygate.errors import (
+    BadRequest,
+    ConnectionNotFound,
+    UnknownAppInRequest,
+    UnsupportedMethodError,
+    describe_validation,
+)
+from keygate.oauth.revoke import revoke_connection
+from keygate.runtime import Runtime
+from keygate.store.connections import ConnectionFilter
+from keygate.store.records import Status
+
+log = logging.getLogger("keygate.control")
+router = APIRouter(tags=["connections"])
+
+_MAX_METADATA_BYTES = 16 * 1024
+
+
+class CreateConnection(BaseModel):
+    """The body of `POST /connections`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app: str = Field(min_length=1, max_length=63)
+    method: Method | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    scopes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=100
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(orjson.dumps(value)) > _MAX_METADATA_BYTES:
+            raise ValueError(f"metadata may be at most {_MAX_METADATA_BYTES} bytes of JSON")
+        return value
+
+
+def _known_app(runtime: Runtime, app: str) -> None:
+    if app not in runtime.apps:
+        known = ", ".join(sorted(runtime.apps))
+        raise UnknownAppInRequest(f"Unknown app {app!r}. Known apps: {known}.")
+
+
+@router.get("/connections", summary="List connections, oldest first")
+async def list_connections(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    app: str | None = None,
+    status: Annotated[str | None, Query(description="PENDING, ACTIVE or FAILED")] = None,
+    method: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The caller's workspace's connections, filtered and paginated."""
+    if app is not None:
+        _known_app(runtime, app)
+    try:
+        status_filter = Status(status) if status is not None else None
+        method_filter = Method(method).value if method is not None else None
+    except ValueError as exc:
+        raise BadRequest(
+            "status must be PENDING, ACTIVE or FAILED; method must be OAUTH2, API_KEY or BASIC."
+        ) from exc
+    if status_filter is Status.DELETED:
+        raise BadRequest("Deleted connections are gone; status must be PENDING, ACTIVE or FAILED.")
+    after = decode_cursor(cursor) if cursor else 0
+    rows, more = await runtime.connections.list(
+        caller.workspace_id, ConnectionFilter(app, status_filter, method_filter), limit, after
+    )
+    public, cipher = runtime.settings.public_url, runtime.cipher
+    return {
+        "connections": [connection_view(r, public, cipher) for r in rows],
+        "next_cursor": encode_cursor(rows[-1].seq) if more and rows else None,
+    }
+
+
+async def parse_create(request: Request) -> CreateConnection:
+    """The JSON body of a create call (any content type), or a 400 a person can act on."""
+    raw = await request.body()
+    try:
+        data = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest('The body must be a JSON object, e.g. {"app": "klaviyo"}.')
+    try:
+        return CreateConnection.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(describe_validation(exc)) from None
+
+
+@router.post(
+    "/connections",
+    status_code=201,
+    summary="Create a PENDING connection",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CreateConnection.model_json_schema()}},
+        }
+    },
+)
+async def create_connection(
+    request: Request, runtime: RuntimeDep, caller: CallerDep
+) -> JSONResponse:
+    """A new PENDING connection whose `url` a person opens to authorize it."""
+    body = await parse_create(request)
+    _known_app(runtime, body.app)
+    spec = runtime.apps[body.app].spec
+    method = body.method or spec.methods[0].type
+    if spec.method(method) is None:
+        raise UnsupportedMethodError(
+            f"{body.app} does not support {method.value}; it supports "
+            f"{', '.join(spec.method_names)}."
+        )
+    if body.scopes is not None and method is not Method.OAUTH2:
+        raise BadRequest("scopes apply to OAUTH2 connections only.")
+    record = await runtime.connections.create(
+        caller.workspace_id, body.app, method.value, body.metadata, body.scopes
+    )
+    view = connection_view(record, runtime.settings.public_url, runtime.cipher)
+    return JSONResponse({"connection": view}, status_code=201)
+
+
+@router.get("/connections/{connection_id}", summary="Show a connection")
+async def get_connection(
+    connection_id: str, runtime: RuntimeDep, caller: CallerDep
+) -> dict[str, Any]:
+    """One connection of the caller's workspace (another workspace's id is a 404)."""
+    record = await runtime.connections.get(connection_id, caller.workspace_id)
+    if record is None:
+        raise ConnectionNotFound
+    return {"connection": connection_view(record, runtime.settings.public_url, runtime.cipher)}
+
+
+@router.delete("/connections/{connection_id}", summary="Delete a connection")
+async def delete_connection(
+    connection_id: str, runtime: RuntimeDep, caller: CallerDep
+) -> dict[str, Any]:
+    """Revoke upstream tokens where the provider can (best effort), then forget the connection."""
+    record = await runtime.connections.get(connection_id, caller.workspace_id)
+    if record is None:
+        raise ConnectionNotFound
+    await revoke_connection(runtime, record)
+    await runtime.connections.delete(record.id)
+    view = connection_view(record, runtime.settings.public_url, runtime.cipher, deleted=True)
+    return {"connection": view}

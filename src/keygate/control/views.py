@@ -1,0 +1,58 @@
+"""How a connection looks on the wire (the contract's connection object)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from keygate.connect.tokens import mint
+from keygate.crypto import Cipher
+from keygate.errors import InvalidCursor
+from keygate.store.records import ConnectionRecord, Status
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with microseconds and a Z, as the contract shows."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def connect_url(public_url: str, cipher: Cipher, connection_id: str) -> str:
+    """A connect link with a fresh single-use session token."""
+    return f"{public_url}/connect?session_token={mint(cipher, connection_id)}"
+
+
+def connection_view(
+    record: ConnectionRecord, public_url: str, cipher: Cipher, *, deleted: bool = False
+) -> dict[str, Any]:
+    """The contract's connection object; credentials never appear in it."""
+    view: dict[str, Any] = {
+        "connection_id": record.id,
+        "status": Status.DELETED.value if deleted else record.status.value,
+        "creation_time": iso(record.created_at),
+        "last_updated_time": iso(record.updated_at),
+        "url": None if deleted else connect_url(public_url, cipher, record.id),
+        "app": record.app,
+        "method": record.method,
+        "metadata": record.metadata,
+    }
+    if record.status is Status.FAILED and not deleted:
+        view["error"] = {"code": record.error_code, "message": record.error_message}
+    return view
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque cursor for the listing position after `seq`."""
+    return base64.urlsafe_b64encode(f"c{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor stands for; raises InvalidCursor."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor from exc
+    if not text.startswith("c") or not text[1:].isdigit():
+        raise InvalidCursor
+    return int(text[1:])

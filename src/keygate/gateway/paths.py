@@ -1,0 +1,59 @@
+"""Splitting `/{app}/{native-path}` and refusing any native path that could leave the upstream.
+
+The upstream URL is built by concatenating the app's base URL with the raw, still-encoded path,
+so only what a URL parser or the upstream would *normalise* can move a request elsewhere: dot
+segments (plain or encoded), encoded slashes and backslashes, empty segments (`//host`), userinfo
+(`@`), and control or non-ASCII bytes. All of those are refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+from keygate.errors import InvalidPath
+
+# Percent-escapes that decode to '/', '\', '.', '@', or a control character.
+_BAD_ESCAPE = re.compile(rb"%(?:2[fFeE]|5[cC]|40|[01][0-9a-fA-F]|7[fF])")
+_PATH_MESSAGE = (
+    "The path after the app name must be a plain API path: no '..' or '.' segments, encoded "
+    "slashes or dots, '@', backslashes, empty segments, absolute URLs or control characters."
+)
+
+
+def split_app(raw_path: bytes) -> tuple[str, bytes]:
+    """The first path segment (the app) and the rest, still percent-encoded."""
+    end = raw_path.find(b"/", 1)
+    if end == -1:
+        return raw_path[1:].decode("latin-1"), b""
+    return raw_path[1:end].decode("latin-1"), raw_path[end:]
+
+
+def _has_unsafe_byte(data: bytes) -> bool:
+    # Control characters, space, DEL and anything non-ASCII.
+    return any(b <= 0x20 or b >= 0x7F for b in data)
+
+
+def check_native_path(native: bytes) -> bytes:
+    """Return the native path if it is safe to append to the upstream base URL, else raise."""
+    if not native:
+        return b"/"
+    if (
+        _has_unsafe_byte(native)
+        or b"\\" in native
+        or b"@" in native
+        or b"#" in native
+        or b"//" in native
+        or _BAD_ESCAPE.search(native)
+    ):
+        raise InvalidPath(_PATH_MESSAGE)
+    for segment in native.split(b"/"):
+        if segment in (b".", b".."):
+            raise InvalidPath(_PATH_MESSAGE)
+    return native
+
+
+def check_query(query: bytes) -> bytes:
+    """The query string, forwarded byte for byte, unless it holds control or fragment bytes."""
+    if query and (_has_unsafe_byte(query) or b"#" in query):
+        raise InvalidPath("The query string may not contain control characters, spaces or '#'.")
+    return query

@@ -1,0 +1,228 @@
+"""The proxy hot path: `ANY /{app}/{native-path}` → the app's upstream, credential injected.
+
+Everything a steady-state request needs (API key, connection, credential) comes from the process
+cache, the upstream client is one pooled keep-alive client per process, and bodies stream both
+ways: small ones in a single message, large ones chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from pyreqwest import exceptions as upstream_errors
+
+from keygate.catalog.loader import ConfiguredApp
+from keygate.errors import (
+    BodyTooLarge,
+    ConnectionAppMismatch,
+    ConnectionNotActive,
+    ConnectionNotFound,
+    KeygateError,
+    NoActiveConnection,
+    UnknownAppError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    render_error,
+)
+from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
+from keygate.gateway.headers import (
+    CONNECTION_HEADERS,
+    downstream_response_headers,
+    upstream_request_headers,
+)
+from keygate.gateway.injection import Injector
+from keygate.gateway.metrics import GatewayMetrics
+from keygate.gateway.paths import check_native_path, check_query, split_app
+from keygate.runtime import Runtime
+from keygate.store.reads import CachedReads
+from keygate.store.records import ConnectionRecord, Status
+
+Scope = dict[str, Any]
+access_log = logging.getLogger("keygate.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_WHOLE_RESPONSE_MAX = 64 * 1024
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+class Gateway:
+    """The ASGI handler for gateway requests (dispatched before any framework routing)."""
+
+    def __init__(self, runtime: Runtime, metrics: GatewayMetrics) -> None:
+        self._rt = runtime
+        self._reads = CachedReads(runtime)
+        self._injector = Injector(runtime)
+        self._metrics = metrics
+        self._max_body = runtime.settings.max_request_body
+        self._log = runtime.settings.access_log
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        request_id = _request_id(headers)
+        app_name = "-"
+        status = 500
+        connection_id = ""
+        try:
+            raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
+            app_name, native = split_app(raw_path)
+            app = self._rt.apps.get(app_name)
+            if app is None:
+                app_name = "-"
+                raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
+            native = check_native_path(native)
+            query = check_query(scope.get("query_string", b""))
+            auth = header(headers, b"authorization")
+            key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
+            connection = await self._choose(key.workspace_id, app, headers)
+            connection_id = connection.id
+            status = await self._forward(
+                scope, receive, send, app, connection, native, query, headers, request_id
+            )
+        except KeygateError as error:
+            status = error.status
+            await self._send_error(send, error, request_id, connection_id)
+        except ClientDisconnected:
+            status = 499
+        finally:
+            elapsed = time.perf_counter() - started
+            self._metrics.observe(app_name, status, elapsed)
+            if self._log:
+                access_log.info(
+                    "%s %s %s %d %.1fms conn=%s id=%s",
+                    scope["method"],
+                    app_name,
+                    scope["path"],
+                    status,
+                    elapsed * 1000,
+                    connection_id or "-",
+                    request_id,
+                )
+
+    async def _choose(
+        self, workspace_id: str, app: ConfiguredApp, headers: list[tuple[bytes, bytes]]
+    ) -> ConnectionRecord:
+        chosen = None
+        for name in CONNECTION_HEADERS:
+            chosen = header(headers, name)
+            if chosen is not None:
+                break
+        if chosen is None:
+            default = await self._reads.default_connection(workspace_id, app.name)
+            if default is None:
+                raise NoActiveConnection(
+                    f"No ACTIVE {app.name} connection in this workspace. "
+                    "Create one with POST /connections."
+                )
+            return default
+        connection_id = chosen.decode("latin-1").strip()
+        record = await self._reads.connection(workspace_id, connection_id)
+        if record is None:
+            raise ConnectionNotFound(
+                "No connection with the id given in Maton-Connection in this workspace."
+            )
+        if record.app != app.name:
+            raise ConnectionAppMismatch(
+                f"Connection {record.id} is for {record.app}, not {app.name}."
+            )
+        if record.status is not Status.ACTIVE:
+            raise ConnectionNotActive(
+                f"Connection {record.id} is {record.status.value}, not ACTIVE. "
+                "Open its url to authorize it."
+            )
+        return record
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Any,
+        send: Any,
+        app: ConfiguredApp,
+        connection: ConnectionRecord,
+        native: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        request_id: str,
+    ) -> int:
+        credential_header = await self._injector.header_for(app, connection)
+        out_headers, names = upstream_request_headers(headers)
+        for name, value in app.spec.default_headers.items():
+            if name.lower().encode() not in names:
+                out_headers.append((name, value))
+        out_headers.append(credential_header)
+
+        declared = header(headers, b"content-length")
+        if declared is not None and self._max_body and int(declared or 0) > self._max_body:
+            raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
+
+        url = app.base_url + native.decode("ascii")
+        if query:
+            url += "?" + query.decode("ascii")
+        builder = self._rt.upstream.request(scope["method"], url).headers(out_headers)
+        first, more = await read_first(receive)
+        streamed = None
+        if more:
+            streamed = StreamedBody(first, receive, self._max_body)
+            builder = builder.body_stream(streamed)
+        elif first or declared is not None:
+            builder = builder.body_bytes(first)
+
+        try:
+            async with builder.build_streamed() as response:
+                status: int = response.status
+                out = downstream_response_headers(response.headers.items())
+                out.append((b"x-request-id", request_id.encode()))
+                out.append((b"keygate-connection", connection.id.encode()))
+                length = response.get_header("content-length")
+                if length is not None and int(length) <= _WHOLE_RESPONSE_MAX:
+                    body = bytes(await response.bytes())
+                    await send({"type": "http.response.start", "status": status, "headers": out})
+                    await send({"type": "http.response.body", "body": body})
+                    return status
+                await send({"type": "http.response.start", "status": status, "headers": out})
+                reader = response.body_reader
+                while (chunk := await reader.read_chunk()) is not None:
+                    await send(
+                        {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
+                    )
+                await send({"type": "http.response.body", "body": b""})
+                return status
+        except upstream_errors.RequestTimeoutError as exc:
+            raise UpstreamTimeout from exc
+        except upstream_errors.RequestError as exc:
+            if streamed is not None and streamed.too_large:
+                raise BodyTooLarge(StreamedBody.limit_message(self._max_body)) from exc
+            raise UpstreamUnreachable from exc
+
+    async def _send_error(
+        self, send: Any, error: KeygateError, request_id: str, connection_id: str
+    ) -> None:
+        status, headers, body = render_error(error)
+        headers.append((b"x-request-id", request_id.encode()))
+        if connection_id:
+            headers.append((b"keygate-connection", connection_id.encode()))
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        except Exception:  # the response had already started: nothing more can be said
+            access_log.debug("could not send error %s: response already started", error.code)
+
+
+def header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of a (lower-case) header name."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None

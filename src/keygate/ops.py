@@ -1,0 +1,36 @@
+"""Operator endpoints: liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import text
+
+from keygate.control.auth import RuntimeDep
+from keygate.gateway.metrics import GatewayMetrics
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness")
+async def readyz(runtime: RuntimeDep) -> Response:
+    """The process can reach its database."""
+    try:
+        async with runtime.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": runtime.db.dialect})
+
+
+@router.get("/metrics", summary="Prometheus metrics of this process")
+async def metrics(request: Request) -> PlainTextResponse:
+    """Request counters and latency histograms."""
+    collected: GatewayMetrics = request.app.state.metrics
+    return PlainTextResponse(collected.render(), media_type="text/plain; version=0.0.4")

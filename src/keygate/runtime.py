@@ -1,0 +1,174 @@
+"""The composition root: everything a serving process holds, built from one Settings object."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.middleware.types import Middleware
+
+from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, load_catalog
+from keygate.catalog.model import AppSpec
+from keygate.crypto import Cipher, load_master_key
+from keygate.secret import Secret
+from keygate.settings import Settings
+from keygate.store.apps import AppConfigRepository
+from keygate.store.cache import StateCache
+from keygate.store.connections import ConnectionRepository
+from keygate.store.database import Database
+from keygate.store.engine import create_engine, migrate
+from keygate.store.keys import KeyRepository
+
+
+def env_overrides(settings: Settings) -> dict[str, AppOverrides]:
+    """Per-app overrides given as KEYGATE_APPS__<APP>__<FIELD> variables."""
+    result = {}
+    for app, given in settings.apps.items():
+        result[app] = AppOverrides(
+            client_id=given.client_id,
+            client_secret=Secret(given.client_secret.get_secret_value())
+            if given.client_secret
+            else None,
+            base_url=given.base_url,
+            authorize_url=given.authorize_url,
+            token_url=given.token_url,
+            revoke_url=given.revoke_url,
+            scopes=tuple(given.scopes) if given.scopes is not None else None,
+        )
+    return result
+
+
+def build_upstream_client(settings: Settings, middleware: Middleware | None = None) -> Client:
+    """The one pooled keep-alive client this process sends upstream requests with.
+
+    `middleware` sees every upstream request (tests use it to record where requests go).
+    """
+    builder = ClientBuilder()
+    if middleware is not None:
+        builder = builder.with_middleware(middleware)
+    return (
+        builder
+        .connect_timeout(timedelta(seconds=settings.upstream_connect_timeout))
+        .read_timeout(timedelta(seconds=settings.upstream_read_timeout))
+        .pool_max_idle_per_host(settings.upstream_pool_size)
+        .pool_idle_timeout(timedelta(seconds=60))
+        .follow_redirects(False)
+        .gzip(False)
+        .brotli(False)
+        .zstd(False)
+        .deflate(False)
+        .tcp_nodelay(True)
+        .build()
+    )
+
+
+class Runtime:
+    """Settings, database, repositories, catalog, caches and the upstream client of a process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        catalog: dict[str, AppSpec],
+        upstream: Client | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.catalog = catalog
+        self.keys = KeyRepository(db)
+        self.connections = ConnectionRepository(db)
+        self.app_configs = AppConfigRepository(db)
+        self.cache = StateCache()
+        self.apps: dict[str, ConfiguredApp] = {}
+        self._upstream: Client | None = upstream
+        self._poller: asyncio.Task[None] | None = None
+        db.after_write(self._after_local_write)
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, run_migrations: bool = True, upstream: Client | None = None
+    ) -> Runtime:
+        """Load the key and catalog (refusing to start if either is bad), connect, migrate.
+
+        `upstream` replaces the default upstream client (tests pass one that records requests).
+        """
+        cipher = Cipher(load_master_key(settings))
+        catalog = load_catalog(settings.catalog_dir)
+        db = Database(create_engine(settings.resolved_database_url), cipher)
+        if run_migrations:
+            await migrate(db.engine)
+        runtime = cls(settings, db, catalog, upstream)
+        await runtime.reload()
+        return runtime
+
+    @property
+    def cipher(self) -> Cipher:
+        """The credential cipher."""
+        return self.db.cipher
+
+    @property
+    def upstream(self) -> Client:
+        """The pooled upstream client (created on first use, inside the serving loop)."""
+        if self._upstream is None:
+            self._upstream = build_upstream_client(self.settings)
+        return self._upstream
+
+    async def reload(self) -> None:
+        """Drop every cached record and rebuild the configured apps from store and settings."""
+        self.cache.epoch = await self.db.epoch()
+        self.cache.clear()
+        stored = await self.app_configs.all()
+        from_env = env_overrides(self.settings)
+        self.apps = {
+            name: configure_app(
+                spec,
+                from_env.get(name, AppOverrides()).merged_over(stored.get(name, AppOverrides())),
+            )
+            for name, spec in self.catalog.items()
+        }
+
+    async def _after_local_write(self, epoch: int) -> None:
+        self.cache.epoch = epoch
+        self.cache.clear()
+
+    async def _read_epoch_and_reload(self) -> int:
+        epoch = await self.db.epoch()
+        if epoch != self.cache.epoch:
+            await self.reload()
+        return self.cache.epoch
+
+    async def _flush_key_uses(self) -> None:
+        uses, self.cache.key_uses = self.cache.key_uses, {}
+        if uses:
+            await self.keys.record_use(uses.items())
+
+    def start_background(self) -> None:
+        """Start the cache-epoch poll (call from inside the serving event loop)."""
+        if self._poller is None:
+            self._poller = asyncio.create_task(
+                self.cache.poll(
+                    self._read_epoch_and_reload,
+                    self.settings.cache_poll_interval,
+                    self._flush_key_uses,
+                )
+            )
+
+    async def stop_background(self) -> None:
+        """Stop the cache-epoch poll."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+
+    async def close(self) -> None:
+        """Stop background work, flush key-use times, close the client and the pool."""
+        await self.stop_background()
+        with contextlib.suppress(Exception):
+            await self._flush_key_uses()
+        if self._upstream is not None:
+            await self._upstream.close()
+            self._upstream = None
+        await self.db.close()

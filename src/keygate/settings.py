@@ -1,0 +1,94 @@
+"""The one Settings object: read from the environment once, at the edge, then passed down."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class AppOverride(BaseModel):
+    """Operator settings for one app given through the environment (they win over the store)."""
+
+    model_config = {"extra": "forbid"}
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    base_url: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    revoke_url: str | None = None
+    scopes: list[str] | None = None
+
+
+class Settings(BaseSettings):
+    """Every knob Keygate has; environment variables carry the `KEYGATE_` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEYGATE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path(".keygate")
+    database_url: str | None = None
+    public_url: str = "http://127.0.0.1:8080"
+    encryption_key: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    catalog_dir: Path | None = None
+    apps: dict[str, AppOverride] = Field(default_factory=dict)
+
+    upstream_connect_timeout: float = Field(default=10.0, gt=0)
+    upstream_read_timeout: float = Field(default=120.0, gt=0)
+    upstream_pool_size: int = Field(default=256, ge=1)
+    max_request_body: int = Field(default=512 * 1024 * 1024, ge=0)
+    max_control_body: int = Field(default=1024 * 1024, ge=1024)
+
+    session_ttl_seconds: int = Field(default=3600, ge=60)
+    cache_poll_interval: float = Field(default=1.0, gt=0)
+    refresh_margin_seconds: int = Field(default=300, ge=0)
+
+    migrate_on_start: bool = True
+    access_log: bool = True
+    log_level: str = "INFO"
+
+    api_key: SecretStr | None = None
+    """The caller key the CLI's `keygate call` uses (not needed by the server)."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("apps", mode="before")
+    @classmethod
+    def _normalise_app_names(cls, value: Any) -> Any:
+        # Environment variable names cannot hold a hyphen: KEYGATE_APPS__CONSTANT_CONTACT__…
+        if isinstance(value, dict):
+            fixed = {str(k).lower().replace("_", "-"): v for k, v in value.items()}
+            for name in fixed:
+                if not _APP_NAME.match(name):
+                    raise ValueError(f"invalid app name {name!r}")
+            return fixed
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: the configured one, else SQLite inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'keygate.db').resolve()}"
+
+    @property
+    def key_file(self) -> Path:
+        """Where `keygate init` writes the generated encryption key."""
+        return self.data_dir / "encryption.key"

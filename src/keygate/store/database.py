@@ -1,0 +1,62 @@
+"""The handle every repository shares: engine, session factory, cipher, and the cache epoch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from keygate.crypto import Cipher
+from keygate.store.schema import CacheEpoch
+
+
+class Database:
+    """An engine plus what every write needs: the cipher and the cache-epoch bump."""
+
+    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._after_write: list[Callable[[int], Awaitable[None]]] = []
+
+    def after_write(self, hook: Callable[[int], Awaitable[None]]) -> None:
+        """Call `hook(new_epoch)` after each committed write of this process."""
+        self._after_write.append(hook)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads."""
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that also bumps the cache epoch, so every process drops stale caches."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+                epoch = await session.scalar(
+                    update(CacheEpoch)
+                    .where(CacheEpoch.id == 1)
+                    .values(value=CacheEpoch.value + 1)
+                    .returning(CacheEpoch.value)
+                )
+            for hook in self._after_write:
+                await hook(int(epoch or 0))
+
+    async def epoch(self) -> int:
+        """The current cache epoch."""
+        async with self.sessions() as session:
+            value = await session.scalar(select(CacheEpoch.value).where(CacheEpoch.id == 1))
+        return int(value or 0)
+
+    async def close(self) -> None:
+        """Dispose of the engine's pool."""
+        await self.engine.dispose()

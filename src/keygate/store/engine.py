@@ -1,0 +1,75 @@
+"""Creating the async engine and bringing the schema up to date with Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection as SyncConnection
+from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from keygate.errors import ConfigurationError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the one writer; busy_timeout makes writers queue, not fail.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for a SQLite or PostgreSQL URL."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite://") and "+aiosqlite" not in url:
+            raise ConfigurationError("use a sqlite+aiosqlite:/// URL for SQLite")
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    elif url.startswith("postgresql"):
+        if "+asyncpg" not in url:
+            raise ConfigurationError("use a postgresql+asyncpg:// URL for PostgreSQL")
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    else:
+        raise ConfigurationError(
+            "KEYGATE_DATABASE_URL must be sqlite+aiosqlite:///… or postgresql+asyncpg://…"
+        )
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _alembic_config(connection: SyncConnection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: SyncConnection) -> None:
+    command.upgrade(_alembic_config(connection), "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Apply every pending migration (idempotent; safe to call at each start)."""
+    try:
+        async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Several replicas may start at once: one migrates, the others wait.
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7411031)")
+            await conn.run_sync(_upgrade)
+    except (SQLAlchemyError, OSError) as exc:
+        raise ConfigurationError(f"could not migrate the database: {exc}") from exc

@@ -1,0 +1,94 @@
+"""Reads the hot path makes on every request, served from the process cache after the first."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from keygate.crypto import hash_api_key
+from keygate.errors import InvalidApiKey
+from keygate.store.cache import is_missing
+from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
+from keygate.store.schema import utcnow
+
+if TYPE_CHECKING:
+    from keygate.runtime import Runtime
+
+_BEARER = "bearer "
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header, or None."""
+    if not authorization or len(authorization) < 8 or authorization[:7].lower() != _BEARER:
+        return None
+    token = authorization[7:].strip()
+    return token or None
+
+
+def is_uuid(value: str) -> bool:
+    """Whether `value` is a canonical UUID string (connection ids are)."""
+    if len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+class CachedReads:
+    """API keys, connections and credentials, from cache when possible."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+        self._cache = runtime.cache
+
+    async def api_key(self, authorization: str | None) -> ApiKeyRecord:
+        """The caller's key from its Authorization header; raises InvalidApiKey."""
+        token = bearer_token(authorization)
+        if token is None or len(token) > 200:
+            raise InvalidApiKey
+        digest = hash_api_key(token)
+        cached = self._cache.keys.get(digest)
+        if is_missing(cached):
+            record = await self._rt.keys.find_active_key(digest)
+            if record is None:
+                raise InvalidApiKey
+            self._cache.keys.put(digest, record)
+        else:
+            assert isinstance(cached, ApiKeyRecord)
+            record = cached
+        self._cache.key_uses[record.id] = utcnow()
+        return record
+
+    async def connection(self, workspace_id: str, connection_id: str) -> ConnectionRecord | None:
+        """The connection if it exists in that workspace (another workspace's is None)."""
+        if not is_uuid(connection_id):
+            return None
+        cached = self._cache.connections.get(connection_id)
+        if is_missing(cached):
+            record = await self._rt.connections.get(connection_id)
+            self._cache.connections.put(connection_id, record)
+        else:
+            record = cached  # type: ignore[assignment]
+        if record is None or record.workspace_id != workspace_id:
+            return None
+        return record
+
+    async def default_connection(self, workspace_id: str, app: str) -> ConnectionRecord | None:
+        """The oldest ACTIVE connection of the app in the workspace."""
+        key = (workspace_id, app)
+        cached = self._cache.defaults.get(key)
+        if is_missing(cached):
+            record = await self._rt.connections.oldest_active(workspace_id, app)
+            self._cache.defaults.put(key, record)
+            return record
+        return cached  # type: ignore[return-value]
+
+    async def credentials(self, connection_id: str) -> CredentialRecord | None:
+        """The decrypted credentials of a connection."""
+        cached = self._cache.credentials.get(connection_id)
+        if is_missing(cached):
+            record = await self._rt.connections.credentials(connection_id)
+            self._cache.credentials.put(connection_id, record)
+            return record
+        return cached  # type: ignore[return-value]

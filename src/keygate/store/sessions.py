@@ -1,0 +1,56 @@
+"""Spent connect links, and the pending OAuth authorizations started from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from keygate.store.database import Database
+from keygate.store.schema import ConnectSession, utcnow
+
+
+class SessionRepository:
+    """Single-use bookkeeping for connect-link session tokens."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def is_spent(self, nonce: str) -> bool:
+        """Whether a token with this nonce has already been used."""
+        async with self._db.read() as session:
+            row = await session.get(ConnectSession, nonce)
+        return row is not None
+
+    async def spend(
+        self,
+        nonce: str,
+        connection_id: str,
+        expires_at: datetime,
+        state_hash: str | None = None,
+        verifier_ciphertext: str | None = None,
+    ) -> bool:
+        """Record the token as used; False if it already was (the unique key decides races)."""
+        row = ConnectSession(
+            nonce=nonce,
+            connection_id=connection_id,
+            state_hash=state_hash,
+            verifier_ciphertext=verifier_ciphertext,
+            created_at=utcnow(),
+            expires_at=expires_at,
+            completed_at=None,
+        )
+        try:
+            async with self._db.sessions() as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    async def by_state(self, state_hash: str) -> ConnectSession | None:
+        """The pending authorization with this state."""
+        async with self._db.read() as session:
+            return await session.scalar(
+                select(ConnectSession).where(ConnectSession.state_hash == state_hash)
+            )

@@ -1,0 +1,50 @@
+"""The invariants the proxy's speed depends on."""
+
+from __future__ import annotations
+
+from tests.support.harness import KeygateHarness, Tenant
+from tests.support.upstream import RecordingUpstream
+
+
+def test_steady_state_request_makes_no_database_query(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    conn = keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
+    keygate.run(keygate.runtime.stop_background())
+    try:
+        # Warm the caches: key, default connection, chosen connection, credential.
+        assert tenant.http.get("/klaviyo/api/profiles").status_code == 200
+        assert tenant.http.get("/klaviyo/api/profiles", headers={"Maton-Connection": conn.id})
+        keygate.counter.statements.clear()
+        keygate.counter.enabled = True
+        for _ in range(25):
+            assert tenant.http.get("/klaviyo/api/profiles").status_code == 200
+            response = tenant.http.get("/klaviyo/api/x", headers={"Maton-Connection": conn.id})
+            assert response.status_code == 200
+        keygate.counter.enabled = False
+        assert keygate.counter.statements == []
+        # The counter does see queries: a control-plane read makes at least one.
+        keygate.counter.enabled = True
+        tenant.http.get(f"/connections/{conn.id}")
+        keygate.counter.enabled = False
+        assert keygate.counter.statements
+    finally:
+        keygate.counter.enabled = False
+        keygate.run(_restart(keygate))
+
+
+async def _restart(keygate: KeygateHarness) -> None:
+    keygate.runtime.start_background()
+
+
+def test_a_write_invalidates_the_cache(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    conn = keygate.import_connection(tenant, "klaviyo", {"access_token": "before"})
+    tenant.http.get("/klaviyo/api/profiles")
+    assert recording.seen[-1].header("authorization") == "Bearer before"
+    keygate.run(keygate.runtime.connections.activate(conn.id, {"access_token": "after"}, None))
+    tenant.http.get("/klaviyo/api/profiles")
+    assert recording.seen[-1].header("authorization") == "Bearer after"
+    assert tenant.http.delete(f"/connections/{conn.id}").status_code == 200
+    assert tenant.http.get("/klaviyo/api/profiles").status_code == 400

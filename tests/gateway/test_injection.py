@@ -1,0 +1,94 @@
+"""Credential injection and header rules, observed at a real upstream."""
+
+from __future__ import annotations
+
+from tests.support.harness import KeygateHarness, Tenant
+from tests.support.upstream import RecordingUpstream
+
+
+def test_bearer_injected_for_imported_oauth_connection(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    conn = keygate.import_connection(tenant, "constant-contact", {"access_token": "cc-access-abc"})
+    response = tenant.http.get("/constant-contact/v3/contacts?limit=5")
+    assert response.status_code == 200
+    seen = recording.seen[-1]
+    assert seen.raw_path == b"/v3/contacts"
+    assert seen.query == b"limit=5"
+    assert seen.header_values("authorization") == ["Bearer cc-access-abc"]
+    assert response.headers["keygate-connection"] == conn.id
+    assert response.headers["x-request-id"]
+
+
+def test_klaviyo_private_key_injected(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    keygate.import_connection(tenant, "klaviyo", {"api_key": "pk_abcdef123"}, method="API_KEY")
+    assert tenant.http.get("/klaviyo/api/profiles").status_code == 200
+    assert recording.seen[-1].header_values("authorization") == ["Klaviyo-API-Key pk_abcdef123"]
+
+
+def test_caller_authorization_never_reaches_upstream(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    keygate.import_connection(tenant, "klaviyo", {"access_token": "kl-token"})
+    tenant.http.get("/klaviyo/api/lists", headers={"X-Custom": "kept"})
+    seen = recording.seen[-1]
+    assert all(tenant.key not in value for _, value in seen.headers)
+    assert seen.header_values("authorization") == ["Bearer kl-token"]
+    assert seen.header("x-custom") == "kept"
+
+
+def test_revision_default_added_only_when_absent(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    keygate.import_connection(tenant, "klaviyo", {"access_token": "kl-token"})
+    tenant.http.get("/klaviyo/api/profiles")
+    assert recording.seen[-1].header_values("revision") == ["2026-01-15"]
+    tenant.http.get("/klaviyo/api/profiles", headers={"Revision": "2025-10-15"})
+    assert recording.seen[-1].header_values("revision") == ["2025-10-15"]
+    # Constant Contact's catalog entry has no default headers.
+    keygate.import_connection(tenant, "constant-contact", {"access_token": "cc"})
+    tenant.http.get("/constant-contact/v3/account/summary")
+    assert recording.seen[-1].header("revision") is None
+
+
+def test_connection_and_hop_by_hop_headers_are_not_forwarded(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    conn = keygate.import_connection(tenant, "klaviyo", {"access_token": "kl-token"})
+    tenant.http.get(
+        "/klaviyo/api/lists",
+        headers={
+            "Maton-Connection": conn.id,
+            "Keygate-Connection": conn.id,
+            "Keygate-Debug": "1",
+            "Connection": "keep-alive, X-Drop-Me",
+            "X-Drop-Me": "secret-ish",
+            "Proxy-Authorization": "Basic Zm9vOmJhcg==",
+        },
+    )
+    names = {name for name, _ in recording.seen[-1].headers}
+    for dropped in ("maton-connection", "keygate-connection", "keygate-debug", "x-drop-me",
+                    "proxy-authorization"):
+        assert dropped not in names
+    assert recording.seen[-1].header("host") == f"127.0.0.1:{keygate_upstream_port(recording)}"
+
+
+def keygate_upstream_port(recording: RecordingUpstream) -> str:
+    """The upstream's port, as the Host header Keygate sent names it."""
+    host = recording.seen[-1].header("host") or ""
+    return host.rsplit(":", 1)[-1]
+
+
+def test_query_string_forwarded_byte_for_byte(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    keygate.import_connection(tenant, "klaviyo", {"access_token": "kl-token"})
+    query = b"page%5Bcursor%5D=abc&filter=equals(email,%22a@b.c%22)"
+    # httpx would re-encode a str URL; hand it the raw target.
+    url = tenant.http.base_url.join("/klaviyo/api/profiles").copy_with(query=query)
+    response = tenant.http.get(url)
+    assert response.status_code == 200
+    assert recording.seen[-1].query == query
+    assert response.json()["query"] == query.decode()

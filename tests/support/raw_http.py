@@ -1,0 +1,32 @@
+"""Sending a request with an exact request target (clients normalise paths; attacks must not)."""
+
+from __future__ import annotations
+
+import socket
+
+import orjson
+
+
+def raw_request(
+    port: int, target: bytes, headers: dict[str, str], method: bytes = b"GET"
+) -> tuple[int, dict[str, str], bytes]:
+    """Send `target` as given, byte for byte; returns status, headers and body."""
+    lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    lines += [f"{k}: {v}".encode() for k, v in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, body
+
+
+def error_code(body: bytes) -> str:
+    """The `error.code` of a Keygate error body."""
+    return str(orjson.loads(body)["error"]["code"])
