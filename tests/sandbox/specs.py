@@ -71,7 +71,9 @@ def _nullable_to_json_schema(node: Any) -> Any:
 def _klaviyo_documents() -> dict[str, dict[str, Any]]:
     documents = {}
     for name in KLAVIYO_FILES:
-        documents[name] = _nullable_to_json_schema(json.loads((VENDOR_SPECS / "klaviyo" / name).read_text()))
+        documents[name] = _nullable_to_json_schema(
+            json.loads((VENDOR_SPECS / "klaviyo" / name).read_text())
+        )
     return documents
 
 

@@ -36,7 +36,9 @@ async def refresh(client: httpx.AsyncClient, path: str, token: str) -> httpx.Res
 async def test_stats_count_calls(klaviyo: httpx.AsyncClient) -> None:
     tokens = await klaviyo_tokens(klaviyo)
     await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])
-    await klaviyo.get("/api/profiles", headers={"Authorization": f"Bearer {tokens['access_token']}", **REVISION})
+    await klaviyo.get(
+        "/api/profiles", headers={"Authorization": f"Bearer {tokens['access_token']}", **REVISION}
+    )
     stats = (await klaviyo.get("/_sandbox/stats")).json()
     assert stats["token_requests"] == {"authorization_code": 1, "refresh_token": 1}
     assert stats["authorize_calls"] == 1
@@ -48,7 +50,9 @@ async def test_stats_count_calls(klaviyo: httpx.AsyncClient) -> None:
 
 async def test_error500_fault(cc: httpx.AsyncClient) -> None:
     tokens = await cc_tokens(cc)
-    assert (await cc.post("/_sandbox/faults", json={"token_endpoint": "error500"})).status_code == 200
+    assert (
+        await cc.post("/_sandbox/faults", json={"token_endpoint": "error500"})
+    ).status_code == 200
     response = await refresh(cc, CC_TOKEN, tokens["refresh_token"])
     assert response.status_code == 500
     await cc.post("/_sandbox/faults", json={"token_endpoint": "ok"})
@@ -72,7 +76,9 @@ async def test_down_fault_in_process_answers_503(klaviyo: httpx.AsyncClient) -> 
 
 
 async def test_bad_admin_input(klaviyo: httpx.AsyncClient) -> None:
-    assert (await klaviyo.post("/_sandbox/faults", json={"token_endpoint": "flaky"})).status_code == 400
+    assert (
+        await klaviyo.post("/_sandbox/faults", json={"token_endpoint": "flaky"})
+    ).status_code == 400
     assert (await klaviyo.post("/_sandbox/config", json={"auto_approve": "yes"})).status_code == 400
     assert (await klaviyo.post("/_sandbox/config", json={"client_secret": "x"})).status_code == 400
     assert (await klaviyo.post("/_sandbox/config", content=b"[")).status_code == 400
@@ -102,7 +108,9 @@ async def test_config_ttl_and_clock(cc: httpx.AsyncClient) -> None:
 async def test_expire_access_tokens(cc: httpx.AsyncClient) -> None:
     tokens = (await cc.post("/_sandbox/tokens")).json()
     await cc.post("/_sandbox/expire_access_tokens")
-    assert (await cc.get("/v3/contacts", headers={"Authorization": f"Bearer {tokens['access_token']}"})).status_code == 401
+    assert (
+        await cc.get("/v3/contacts", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    ).status_code == 401
     assert (await refresh(cc, CC_TOKEN, tokens["refresh_token"])).status_code == 200
 
 
@@ -154,7 +162,7 @@ async def test_down_fault_closes_the_connection(served_cc: tuple[str, Starlette]
     assert app.state.sandbox.stats.token_requests["refresh_token"] == 2
 
 
-async def test_runner_serves_both(unused: None = None) -> None:
+async def test_runner_serves_both() -> None:
     klaviyo_port, cc_port = free_port(), free_port()
     task = asyncio.create_task(serve_sandboxes_async("127.0.0.1", klaviyo_port, cc_port))
     try:

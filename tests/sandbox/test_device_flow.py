@@ -14,24 +14,34 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 async def start(cc: httpx.AsyncClient) -> dict[str, object]:
-    response = await cc.post(DEVICE_AUTHORIZE, data={"client_id": "sandbox-client", "scope": CC_SCOPES})
+    response = await cc.post(
+        DEVICE_AUTHORIZE, data={"client_id": "sandbox-client", "scope": CC_SCOPES}
+    )
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
     return body
 
 
 async def poll(cc: httpx.AsyncClient, device_code: object) -> httpx.Response:
-    return await token_call(cc, CC_TOKEN, {"grant_type": DEVICE_GRANT, "device_code": str(device_code)})
+    return await token_call(
+        cc, CC_TOKEN, {"grant_type": DEVICE_GRANT, "device_code": str(device_code)}
+    )
 
 
 async def test_device_flow_answer_shape(cc: httpx.AsyncClient) -> None:
     body = await start(cc)
     assert set(body) == {
-        "device_code", "user_code", "verification_uri", "verification_uri_complete", "expires_in", "interval",
-    }  # fmt: skip
+        "device_code",
+        "user_code",
+        "verification_uri",
+        "verification_uri_complete",
+        "expires_in",
+        "interval",
+    }
     assert body["verification_uri"] == "http://cc.test/oauth2/default/v1/device"
     assert str(body["verification_uri_complete"]).endswith(f"?user_code={body['user_code']}")
-    assert body["interval"] == 5 and body["expires_in"] == 600
+    assert body["interval"] == 5
+    assert body["expires_in"] == 600
 
 
 async def test_pending_then_approved(cc: httpx.AsyncClient) -> None:
@@ -40,8 +50,11 @@ async def test_pending_then_approved(cc: httpx.AsyncClient) -> None:
     assert pending.status_code == 400
     assert pending.json()["error"] == "authorization_pending"
     page = await cc.get(str(body["verification_uri_complete"]))
-    assert page.status_code == 200 and 'id="approve"' in page.text
-    decided = await cc.post("/oauth2/default/v1/device", data={"user_code": body["user_code"], "decision": "approve"})
+    assert page.status_code == 200
+    assert 'id="approve"' in page.text
+    decided = await cc.post(
+        "/oauth2/default/v1/device", data={"user_code": body["user_code"], "decision": "approve"}
+    )
     assert decided.status_code == 200
     tokens = await poll(cc, body["device_code"])
     assert tokens.status_code == 200
@@ -52,7 +65,9 @@ async def test_pending_then_approved(cc: httpx.AsyncClient) -> None:
 
 async def test_denied(cc: httpx.AsyncClient) -> None:
     body = await start(cc)
-    await cc.post("/oauth2/default/v1/device", data={"user_code": body["user_code"], "decision": "deny"})
+    await cc.post(
+        "/oauth2/default/v1/device", data={"user_code": body["user_code"], "decision": "deny"}
+    )
     assert (await poll(cc, body["device_code"])).json()["error"] == "access_denied"
 
 
@@ -60,7 +75,9 @@ async def test_expired(cc: httpx.AsyncClient, clock: SandboxClock) -> None:
     body = await start(cc)
     clock.advance(601)
     assert (await poll(cc, body["device_code"])).json()["error"] == "expired_token"
-    late = await cc.post("/oauth2/default/v1/device", data={"user_code": body["user_code"], "decision": "approve"})
+    late = await cc.post(
+        "/oauth2/default/v1/device", data={"user_code": body["user_code"], "decision": "approve"}
+    )
     assert late.status_code == 404
 
 

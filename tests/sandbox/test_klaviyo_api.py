@@ -25,7 +25,9 @@ def profile_doc(**attributes: Any) -> dict[str, Any]:
 
 
 async def create_profile(client: httpx.AsyncClient, email: str, **extra: Any) -> dict[str, Any]:
-    response = await client.post("/api/profiles", json=profile_doc(email=email, **extra), headers=JSONAPI)
+    response = await client.post(
+        "/api/profiles", json=profile_doc(email=email, **extra), headers=JSONAPI
+    )
     assert response.status_code == 201, response.text
     validate_klaviyo("/api/profiles", "post", response)
     data: dict[str, Any] = response.json()["data"]
@@ -43,7 +45,11 @@ async def create_list(client: httpx.AsyncClient, name: str) -> str:
 
 async def test_create_and_get_profile(klaviyo: httpx.AsyncClient) -> None:
     created = await create_profile(
-        klaviyo, "ada@example.com", first_name="Ada", location={"city": "London"}, properties={"vip": True}
+        klaviyo,
+        "ada@example.com",
+        first_name="Ada",
+        location={"city": "London"},
+        properties={"vip": True},
     )
     assert len(created["id"]) == 26
     assert created["attributes"]["email"] == "ada@example.com"
@@ -58,7 +64,9 @@ async def test_create_and_get_profile(klaviyo: httpx.AsyncClient) -> None:
 
 async def test_duplicate_profile_conflict(klaviyo: httpx.AsyncClient) -> None:
     first = await create_profile(klaviyo, "dup@example.com")
-    again = await klaviyo.post("/api/profiles", json=profile_doc(email="dup@example.com"), headers=JSONAPI)
+    again = await klaviyo.post(
+        "/api/profiles", json=profile_doc(email="dup@example.com"), headers=JSONAPI
+    )
     assert again.status_code == 409
     validate_klaviyo("/api/profiles", "post", again)
     error = again.json()["errors"][0]
@@ -77,7 +85,9 @@ async def test_duplicate_profile_conflict(klaviyo: httpx.AsyncClient) -> None:
         ({"phone_number": "12345"}, "/data/attributes/phone_number"),
     ],
 )
-async def test_profile_validation(klaviyo: httpx.AsyncClient, attributes: dict[str, Any], pointer: str) -> None:
+async def test_profile_validation(
+    klaviyo: httpx.AsyncClient, attributes: dict[str, Any], pointer: str
+) -> None:
     response = await klaviyo.post("/api/profiles", json=profile_doc(**attributes), headers=JSONAPI)
     assert response.status_code == 400
     validate_klaviyo("/api/profiles", "post", response)
@@ -97,7 +107,13 @@ async def test_patch_profile(klaviyo: httpx.AsyncClient) -> None:
     created = await create_profile(klaviyo, "p@example.com", first_name="Old")
     other = await create_profile(klaviyo, "taken@example.com")
     url = f"/api/profiles/{created['id']}"
-    body = {"data": {"type": "profile", "id": created["id"], "attributes": {"first_name": "New", "title": None}}}
+    body = {
+        "data": {
+            "type": "profile",
+            "id": created["id"],
+            "attributes": {"first_name": "New", "title": None},
+        }
+    }
     response = await klaviyo.patch(url, json=body, headers=JSONAPI)
     assert response.status_code == 200
     validate_klaviyo("/api/profiles/{id}", "patch", response)
@@ -126,9 +142,14 @@ async def test_profiles_filter_and_sparse_fields(klaviyo: httpx.AsyncClient) -> 
     assert len(data) == 1
     assert data[0]["attributes"] == {"email": "u1@example.com", "location": {"city": None}}
     any_of = await klaviyo.get(
-        "/api/profiles", params={"filter": "any(email,['u0@example.com','u2@example.com'])"}, headers=KEY
+        "/api/profiles",
+        params={"filter": "any(email,['u0@example.com','u2@example.com'])"},
+        headers=KEY,
     )
-    assert sorted(p["attributes"]["email"] for p in any_of.json()["data"]) == ["u0@example.com", "u2@example.com"]
+    assert sorted(p["attributes"]["email"] for p in any_of.json()["data"]) == [
+        "u0@example.com",
+        "u2@example.com",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -143,7 +164,9 @@ async def test_profiles_filter_and_sparse_fields(klaviyo: httpx.AsyncClient) -> 
         ({"sort": "first_name"}, "sort"),
     ],
 )
-async def test_profiles_bad_parameters(klaviyo: httpx.AsyncClient, params: dict[str, str], parameter: str) -> None:
+async def test_profiles_bad_parameters(
+    klaviyo: httpx.AsyncClient, params: dict[str, str], parameter: str
+) -> None:
     response = await klaviyo.get("/api/profiles", params=params, headers=KEY)
     assert response.status_code == 400
     validate_klaviyo("/api/profiles", "get", response)
@@ -155,7 +178,9 @@ async def test_profiles_pagination_links(klaviyo: httpx.AsyncClient) -> None:
     for email in emails:
         await create_profile(klaviyo, email)
     seen: list[str] = []
-    response = await klaviyo.get("/api/profiles", params={"page[size]": "2", "sort": "email"}, headers=KEY)
+    response = await klaviyo.get(
+        "/api/profiles", params={"page[size]": "2", "sort": "email"}, headers=KEY
+    )
     pages = 0
     while True:
         validate_klaviyo("/api/profiles", "get", response)
@@ -174,7 +199,9 @@ async def test_profiles_pagination_links(klaviyo: httpx.AsyncClient) -> None:
     assert "prev" in body["links"]
 
 
-async def test_default_page_size_is_20(klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState) -> None:
+async def test_default_page_size_is_20(
+    klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState
+) -> None:
     klaviyo_state.config.rate_limit = False
     for index in range(21):
         await create_profile(klaviyo, f"many{index}@example.com")
@@ -183,7 +210,9 @@ async def test_default_page_size_is_20(klaviyo: httpx.AsyncClient, klaviyo_state
     assert "next" in body["links"]
 
 
-async def test_links_use_public_base_url(klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState) -> None:
+async def test_links_use_public_base_url(
+    klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState
+) -> None:
     klaviyo_state.config.public_base_url = "https://a.klaviyo.com"
     created = await create_profile(klaviyo, "pub@example.com")
     assert created["links"]["self"].startswith("https://a.klaviyo.com/api/profiles/")
@@ -212,7 +241,9 @@ async def test_list_requires_name(klaviyo: httpx.AsyncClient) -> None:
     validate_klaviyo("/api/lists", "post", response)
 
 
-async def test_lists_page_size_is_at_most_10(klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState) -> None:
+async def test_lists_page_size_is_at_most_10(
+    klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState
+) -> None:
     klaviyo_state.config.rate_limit = False
     for index in range(11):
         await create_list(klaviyo, f"L{index}")
@@ -221,7 +252,9 @@ async def test_lists_page_size_is_at_most_10(klaviyo: httpx.AsyncClient, klaviyo
     assert len(response.json()["data"]) == 10
     second = await klaviyo.get(response.json()["links"]["next"], headers=KEY)
     assert len(second.json()["data"]) == 1
-    assert (await klaviyo.get("/api/lists", params={"page[size]": "11"}, headers=KEY)).status_code == 400
+    assert (
+        await klaviyo.get("/api/lists", params={"page[size]": "11"}, headers=KEY)
+    ).status_code == 400
     named = await klaviyo.get("/api/lists", params={"filter": 'equals(name,"L3")'}, headers=KEY)
     assert [item["attributes"]["name"] for item in named.json()["data"]] == ["L3"]
 
@@ -238,12 +271,16 @@ async def test_list_memberships(klaviyo: httpx.AsyncClient) -> None:
     members = await klaviyo.get(f"/api/lists/{list_id}/profiles", headers=KEY)
     validate_klaviyo("/api/lists/{id}/profiles", "get", members)
     assert {p["id"] for p in members.json()["data"]} == {a["id"], b["id"]}
-    removed = await klaviyo.request("DELETE", url, json={"data": [{"type": "profile", "id": a["id"]}]}, headers=JSONAPI)
+    removed = await klaviyo.request(
+        "DELETE", url, json={"data": [{"type": "profile", "id": a["id"]}]}, headers=JSONAPI
+    )
     assert removed.status_code == 204
     validate_klaviyo("/api/lists/{id}/relationships/profiles", "delete", removed)
     members = await klaviyo.get(f"/api/lists/{list_id}/profiles", headers=KEY)
     assert [p["id"] for p in members.json()["data"]] == [b["id"]]
-    unknown = await klaviyo.post(url, json={"data": [{"type": "profile", "id": "01X"}]}, headers=JSONAPI)
+    unknown = await klaviyo.post(
+        url, json={"data": [{"type": "profile", "id": "01X"}]}, headers=JSONAPI
+    )
     assert unknown.status_code == 404
     validate_klaviyo("/api/lists/{id}/relationships/profiles", "post", unknown)
 

@@ -13,7 +13,9 @@ from .specs import validate_klaviyo
 PRIVATE_KEY = "Klaviyo-API-Key pk_sandbox_0123456789abcdef"
 
 
-def headers(authorization: str | None = PRIVATE_KEY, revision: str | None = "2026-01-15") -> dict[str, str]:
+def headers(
+    authorization: str | None = PRIVATE_KEY, revision: str | None = "2026-01-15"
+) -> dict[str, str]:
     built = {}
     if authorization is not None:
         built["Authorization"] = authorization
@@ -31,7 +33,9 @@ def headers(authorization: str | None = PRIVATE_KEY, revision: str | None = "202
         ("Bearer not-a-token", "authentication_failed"),
     ],
 )
-async def test_bad_credentials_401(klaviyo: httpx.AsyncClient, authorization: str | None, code: str) -> None:
+async def test_bad_credentials_401(
+    klaviyo: httpx.AsyncClient, authorization: str | None, code: str
+) -> None:
     response = await klaviyo.get("/api/profiles", headers=headers(authorization))
     assert response.status_code == 401
     validate_klaviyo("/api/profiles", "get", response)
@@ -40,9 +44,18 @@ async def test_bad_credentials_401(klaviyo: httpx.AsyncClient, authorization: st
 
 @pytest.mark.parametrize(
     ("revision", "status"),
-    [(None, 400), ("2026-1-15", 400), ("yesterday", 400), ("2026-02-30", 400), ("2026-07-16", 404), ("2021-01-01", 404)],
+    [
+        (None, 400),
+        ("2026-1-15", 400),
+        ("yesterday", 400),
+        ("2026-02-30", 400),
+        ("2026-07-16", 404),
+        ("2021-01-01", 404),
+    ],
 )
-async def test_revision_header(klaviyo: httpx.AsyncClient, revision: str | None, status: int) -> None:
+async def test_revision_header(
+    klaviyo: httpx.AsyncClient, revision: str | None, status: int
+) -> None:
     response = await klaviyo.get("/api/profiles", headers=headers(revision=revision))
     assert response.status_code == status
     validate_klaviyo("/api/profiles", "get", response)
@@ -74,7 +87,9 @@ async def test_rate_limit_headers_on_success(klaviyo: httpx.AsyncClient) -> None
     assert "Retry-After" not in response.headers
 
 
-async def test_accounts_burst_of_one_per_second(klaviyo: httpx.AsyncClient, clock: SandboxClock) -> None:
+async def test_accounts_burst_of_one_per_second(
+    klaviyo: httpx.AsyncClient, clock: SandboxClock
+) -> None:
     assert (await klaviyo.get("/api/accounts", headers=headers())).status_code == 200
     throttled = await klaviyo.get("/api/accounts", headers=headers())
     assert throttled.status_code == 429
@@ -104,12 +119,20 @@ async def test_profiles_burst_then_steady(klaviyo: httpx.AsyncClient, clock: San
 async def test_installs_are_limited_separately(klaviyo: httpx.AsyncClient) -> None:
     first = (await klaviyo.post("/_sandbox/tokens")).json()["access_token"]
     second = (await klaviyo.post("/_sandbox/tokens")).json()["access_token"]
-    assert (await klaviyo.get("/api/accounts", headers=headers(f"Bearer {first}"))).status_code == 200
-    assert (await klaviyo.get("/api/accounts", headers=headers(f"Bearer {second}"))).status_code == 200
-    assert (await klaviyo.get("/api/accounts", headers=headers(f"Bearer {first}"))).status_code == 429
+    assert (
+        await klaviyo.get("/api/accounts", headers=headers(f"Bearer {first}"))
+    ).status_code == 200
+    assert (
+        await klaviyo.get("/api/accounts", headers=headers(f"Bearer {second}"))
+    ).status_code == 200
+    assert (
+        await klaviyo.get("/api/accounts", headers=headers(f"Bearer {first}"))
+    ).status_code == 429
 
 
-async def test_rate_limit_can_be_off(klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState) -> None:
+async def test_rate_limit_can_be_off(
+    klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState
+) -> None:
     await klaviyo.post("/_sandbox/config", json={"rate_limit": False})
     for _ in range(3):
         response = await klaviyo.get("/api/accounts", headers=headers())

@@ -22,13 +22,17 @@ from .oauth_helpers import (
 
 
 async def test_consent_page_names_app_and_scopes(klaviyo: httpx.AsyncClient) -> None:
-    page = await klaviyo.get(KLAVIYO_AUTHORIZE, params=authorize_params(KLAVIYO_SCOPES, new_verifier()))
+    page = await klaviyo.get(
+        KLAVIYO_AUTHORIZE, params=authorize_params(KLAVIYO_SCOPES, new_verifier())
+    )
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "Keygate" in page.text and "Klaviyo" in page.text
+    assert "Keygate" in page.text
+    assert "Klaviyo" in page.text
     for scope in KLAVIYO_SCOPES.split():
         assert f"<code>{scope}</code>" in page.text
-    assert 'id="approve"' in page.text and 'id="deny"' in page.text
+    assert 'id="approve"' in page.text
+    assert 'id="deny"' in page.text
 
 
 async def test_approve_redirects_with_code_and_state(klaviyo: httpx.AsyncClient) -> None:
@@ -63,11 +67,13 @@ async def test_bad_client_or_redirect_shows_error_page(
     app = request.getfixturevalue(f"{client_name}_app")
     path = KLAVIYO_AUTHORIZE if client_name == "klaviyo" else CC_AUTHORIZE
     params = authorize_params("profiles:read", new_verifier()) | override
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         response = await client.get(path, params=params)
     assert response.status_code == 400
     assert "location" not in response.headers
-    assert 'id=error' in response.text
+    assert "id=error" in response.text
 
 
 @pytest.mark.parametrize(
@@ -100,12 +106,16 @@ async def test_auto_approve_redirects_at_once(
     klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState
 ) -> None:
     klaviyo_state.config.auto_approve = True
-    response = await klaviyo.get(KLAVIYO_AUTHORIZE, params=authorize_params(KLAVIYO_SCOPES, new_verifier()))
+    response = await klaviyo.get(
+        KLAVIYO_AUTHORIZE, params=authorize_params(KLAVIYO_SCOPES, new_verifier())
+    )
     assert redirect_query(response)["code"]
     assert klaviyo_state.stats.authorize_calls == 1
 
 
-async def test_redirect_uris_follow_admin_config(cc: httpx.AsyncClient, cc_state: ConstantContactState) -> None:
+async def test_redirect_uris_follow_admin_config(
+    cc: httpx.AsyncClient, cc_state: ConstantContactState
+) -> None:
     other = "http://127.0.0.1:9999/oauth/callback"
     params = authorize_params(CC_SCOPES, None, redirect_uri=other)
     assert (await cc.get(CC_AUTHORIZE, params=params)).status_code == 400
@@ -120,7 +130,11 @@ async def test_consent_request_is_single_use(klaviyo: httpx.AsyncClient) -> None
     params = authorize_params(KLAVIYO_SCOPES, new_verifier())
     page = await klaviyo.get(KLAVIYO_AUTHORIZE, params=params)
     request_id = page.text.split('name="request_id" value="')[1].split('"')[0]
-    first = await klaviyo.post(KLAVIYO_AUTHORIZE, data={"request_id": request_id, "decision": "approve"})
+    first = await klaviyo.post(
+        KLAVIYO_AUTHORIZE, data={"request_id": request_id, "decision": "approve"}
+    )
     assert first.status_code == 302
-    again = await klaviyo.post(KLAVIYO_AUTHORIZE, data={"request_id": request_id, "decision": "approve"})
+    again = await klaviyo.post(
+        KLAVIYO_AUTHORIZE, data={"request_id": request_id, "decision": "approve"}
+    )
     assert again.status_code == 400

@@ -63,7 +63,9 @@ async def test_klaviyo_code_exchange_answer(klaviyo: httpx.AsyncClient) -> None:
         ("A" * 64, "invalid_grant"),
     ],
 )
-async def test_pkce_is_verified(klaviyo: httpx.AsyncClient, verifier_sent: str | None, error: str) -> None:
+async def test_pkce_is_verified(
+    klaviyo: httpx.AsyncClient, verifier_sent: str | None, error: str
+) -> None:
     code = await klaviyo_code(klaviyo, new_verifier())
     response = await token_call(klaviyo, KLAVIYO_TOKEN, code_form(code, verifier_sent))
     assert response.status_code == 400
@@ -84,7 +86,10 @@ async def test_code_expires(klaviyo: httpx.AsyncClient, clock: SandboxClock) -> 
     code = await klaviyo_code(klaviyo, verifier)
     clock.advance(301)
     response = await token_call(klaviyo, KLAVIYO_TOKEN, code_form(code, verifier))
-    assert response.json() == {"error": "invalid_grant", "error_description": "The authorization code has expired."}
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "The authorization code has expired.",
+    }
 
 
 async def test_redirect_uri_must_match_authorize(klaviyo: httpx.AsyncClient) -> None:
@@ -97,7 +102,9 @@ async def test_redirect_uri_must_match_authorize(klaviyo: httpx.AsyncClient) -> 
 
 
 @pytest.mark.parametrize("auth", [None, ("sandbox-client", "wrong"), ("other", "sandbox-secret")])
-async def test_client_auth_is_required(klaviyo: httpx.AsyncClient, auth: tuple[str, str] | None) -> None:
+async def test_client_auth_is_required(
+    klaviyo: httpx.AsyncClient, auth: tuple[str, str] | None
+) -> None:
     verifier = new_verifier()
     code = await klaviyo_code(klaviyo, verifier)
     response = await token_call(klaviyo, KLAVIYO_TOKEN, code_form(code, verifier), auth=auth)
@@ -109,7 +116,9 @@ async def test_token_endpoint_needs_form_encoding(cc: httpx.AsyncClient) -> None
     response = await cc.post(
         CC_TOKEN,
         json={"grant_type": "refresh_token", "refresh_token": "x"},
-        headers={"Authorization": "Basic " + base64.b64encode(b"sandbox-client:sandbox-secret").decode()},
+        headers={
+            "Authorization": "Basic " + base64.b64encode(b"sandbox-client:sandbox-secret").decode()
+        },
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
@@ -166,7 +175,9 @@ async def test_cc_rotating_refresh_tokens(cc: httpx.AsyncClient) -> None:
     assert (await refresh(cc, CC_TOKEN, second["refresh_token"])).status_code == 200
 
 
-async def test_cc_long_lived_refresh_tokens(cc: httpx.AsyncClient, cc_state: ConstantContactState) -> None:
+async def test_cc_long_lived_refresh_tokens(
+    cc: httpx.AsyncClient, cc_state: ConstantContactState
+) -> None:
     await cc.post("/_sandbox/config", json={"rotating_refresh_tokens": False})
     first = await cc_tokens(cc)
     for _ in range(2):
@@ -183,12 +194,16 @@ async def test_klaviyo_refresh_returns_same_token_by_default(klaviyo: httpx.Asyn
     assert again.json()["expires_in"] == 3600
 
 
-async def test_klaviyo_rotation_is_configurable(klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState) -> None:
+async def test_klaviyo_rotation_is_configurable(
+    klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState
+) -> None:
     klaviyo_state.config.rotating_refresh_tokens = True
     tokens = await klaviyo_tokens(klaviyo)
     rotated = await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])
     assert rotated.json()["refresh_token"] != tokens["refresh_token"]
-    assert (await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])).json()["error"] == "invalid_grant"
+    assert (await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])).json()[
+        "error"
+    ] == "invalid_grant"
 
 
 async def test_access_token_expires(klaviyo: httpx.AsyncClient, clock: SandboxClock) -> None:
@@ -197,17 +212,23 @@ async def test_access_token_expires(klaviyo: httpx.AsyncClient, clock: SandboxCl
     response = await klaviyo.get("/api/accounts", headers=bearer(tokens["access_token"]))
     assert response.status_code == 401
     fresh = (await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])).json()
-    assert (await klaviyo.get("/api/accounts", headers=bearer(fresh["access_token"]))).status_code == 200
+    assert (
+        await klaviyo.get("/api/accounts", headers=bearer(fresh["access_token"]))
+    ).status_code == 200
 
 
 async def test_unused_refresh_token_dies(klaviyo: httpx.AsyncClient, clock: SandboxClock) -> None:
     tokens = await klaviyo_tokens(klaviyo)
     clock.advance(90 * 86400 + 1)
-    assert (await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])).json()["error"] == "invalid_grant"
+    assert (await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])).json()[
+        "error"
+    ] == "invalid_grant"
 
 
 @pytest.mark.parametrize("which", ["refresh_token", "access_token"])
-async def test_klaviyo_revoke(klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState, which: str) -> None:
+async def test_klaviyo_revoke(
+    klaviyo: httpx.AsyncClient, klaviyo_state: KlaviyoState, which: str
+) -> None:
     tokens = await klaviyo_tokens(klaviyo)
     form = {"token_type_hint": which, "token": tokens[which]}
     assert (await token_call(klaviyo, "/oauth/revoke", form, auth=None)).status_code == 401
@@ -216,7 +237,9 @@ async def test_klaviyo_revoke(klaviyo: httpx.AsyncClient, klaviyo_state: Klaviyo
     assert klaviyo_state.stats.revoke_calls == 2
     api = await klaviyo.get("/api/accounts", headers=bearer(tokens["access_token"]))
     assert api.status_code == 401
-    assert (await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])).json()["error"] == "invalid_grant"
+    assert (await refresh(klaviyo, KLAVIYO_TOKEN, tokens["refresh_token"])).json()[
+        "error"
+    ] == "invalid_grant"
 
 
 async def test_revoke_unknown_token_is_ok(klaviyo: httpx.AsyncClient) -> None:

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages a task needs, only if they are missing.
+#   scripts/system-deps.sh test   → postgresql (throwaway test database), chromium (browser tests)
+#   scripts/system-deps.sh bench  → nginx and wrk (benchmark harness)
+set -euo pipefail
+
+need=()
+have_pg() { ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; }
+case "${1:-test}" in
+  test)
+    have_pg || need+=(postgresql)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    ;;
+  bench)
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+    command -v wrk >/dev/null 2>&1 || need+=(wrk)
+    have_pg || need+=(postgresql)
+    ;;
+  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
+esac
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
