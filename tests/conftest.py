@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.harness import KeygateHarness, Tenant, upstream_overrides
+from tests.support.sandboxes import SandboxedKeygate
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
 
@@ -63,6 +64,29 @@ def keygate(
     )
     yield harness
     harness.stop()
+
+
+@pytest.fixture(scope="session")
+def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxedKeygate]:
+    """Keygate wired to the Klaviyo and Constant Contact sandboxes."""
+    directory = tmp_path_factory.mktemp("keygate-sandboxed")
+    if PG_URL:
+        # One PostgreSQL database per run: give this Keygate its own schema-less twin.
+        url = asyncio.run(_twin_postgres(PG_URL, "keygate_sandboxed"))
+    else:
+        url = f"sqlite+aiosqlite:///{directory / 'keygate.db'}"
+    made = SandboxedKeygate(directory, url, refresh_margin_seconds=1)
+    yield made
+    made.stop()
+
+
+async def _twin_postgres(url: str, name: str) -> str:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture

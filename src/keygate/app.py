@@ -30,6 +30,7 @@ from keygate.errors import (
 )
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
+from keygate.oauth.lifecycle import RefreshStep
 from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
 from keygate.settings import Settings
@@ -79,9 +80,15 @@ def build_control_app() -> FastAPI:
 class KeygateApp:
     """The ASGI entry point: lifespan, gateway dispatch, body limits, then FastAPI."""
 
-    def __init__(self, settings: Settings, upstream: Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        upstream: Client | None = None,
+        on_refresh_step: RefreshStep | None = None,
+    ) -> None:
         self.settings = settings
         self._upstream = upstream
+        self._on_refresh_step = on_refresh_step
         self.control = build_control_app()
         self.metrics = GatewayMetrics()
         self.runtime: Runtime | None = None
@@ -94,7 +101,7 @@ class KeygateApp:
         )
         runtime.start_background()
         self.runtime = runtime
-        self.gateway = Gateway(runtime, self.metrics)
+        self.gateway = Gateway(runtime, self.metrics, self._on_refresh_step)
         self.control.state.runtime = runtime
         self.control.state.reads = CachedReads(runtime)
         self.control.state.metrics = self.metrics
@@ -159,6 +166,13 @@ class KeygateApp:
                 return
 
 
-def create_app(settings: Settings | None = None, upstream: Client | None = None) -> KeygateApp:
-    """The Keygate ASGI app for these settings (read from the environment if not given)."""
-    return KeygateApp(settings or Settings(), upstream)
+def create_app(
+    settings: Settings | None = None,
+    upstream: Client | None = None,
+    on_refresh_step: RefreshStep | None = None,
+) -> KeygateApp:
+    """The Keygate ASGI app for these settings (read from the environment if not given).
+
+    `upstream` replaces the pooled upstream client; `on_refresh_step` observes token refreshes.
+    """
+    return KeygateApp(settings or Settings(), upstream, on_refresh_step)

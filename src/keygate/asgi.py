@@ -12,7 +12,7 @@ def configure_logging(settings: Settings) -> None:
     """One plain line per record on stderr; secrets never reach a log call."""
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format="%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s",
     )
 
 

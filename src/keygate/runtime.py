@@ -35,6 +35,7 @@ def env_overrides(settings: Settings) -> dict[str, AppOverrides]:
             authorize_url=given.authorize_url,
             token_url=given.token_url,
             revoke_url=given.revoke_url,
+            device_authorization_url=given.device_authorization_url,
             scopes=tuple(given.scopes) if given.scopes is not None else None,
         )
     return result

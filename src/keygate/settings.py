@@ -23,6 +23,7 @@ class AppOverride(BaseModel):
     authorize_url: str | None = None
     token_url: str | None = None
     revoke_url: str | None = None
+    device_authorization_url: str | None = None
     scopes: list[str] | None = None
 
 
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=3600, ge=60)
     cache_poll_interval: float = Field(default=1.0, gt=0)
     refresh_margin_seconds: int = Field(default=300, ge=0)
+    refresh_backoff_base: float = Field(default=1.0, gt=0)
+    refresh_backoff_cap: float = Field(default=300.0, gt=0)
+    token_timeout: float = Field(default=30.0, gt=0)
 
     migrate_on_start: bool = True
     access_log: bool = True

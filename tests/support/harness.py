@@ -67,8 +67,10 @@ class StatementCounter:
 class KeygateHarness:
     """Keygate with its real ASGI app, served by uvicorn on loopback."""
 
-    def __init__(self, data_dir: Path, database_url: str, **overrides: Any) -> None:
-        self.port = free_port()
+    def __init__(
+        self, data_dir: Path, database_url: str, port: int | None = None, **overrides: Any
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.encryption_key = generate_key()
         values: dict[str, Any] = {

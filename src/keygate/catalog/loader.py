@@ -83,6 +83,7 @@ class AppOverrides:
     authorize_url: str | None = None
     token_url: str | None = None
     revoke_url: str | None = None
+    device_authorization_url: str | None = None
     scopes: tuple[str, ...] | None = None
 
     def merged_over(self, lower: AppOverrides) -> AppOverrides:
@@ -94,6 +95,9 @@ class AppOverrides:
             authorize_url=self.authorize_url or lower.authorize_url,
             token_url=self.token_url or lower.token_url,
             revoke_url=self.revoke_url or lower.revoke_url,
+            device_authorization_url=(
+                self.device_authorization_url or lower.device_authorization_url
+            ),
             scopes=self.scopes if self.scopes is not None else lower.scopes,
         )
 
@@ -130,7 +134,7 @@ def configure_app(spec: AppSpec, overrides: AppOverrides) -> ConfiguredApp:
     for method in data["methods"]:
         if method["type"] != Method.OAUTH2.value:
             continue
-        for field in ("authorize_url", "token_url", "revoke_url"):
+        for field in ("authorize_url", "token_url", "revoke_url", "device_authorization_url"):
             value = getattr(overrides, field)
             if value:
                 method[field] = value

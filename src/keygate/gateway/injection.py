@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import Method
 from keygate.errors import CredentialsUnavailable
+from keygate.oauth.lifecycle import TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, CredentialRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """The header to add, and the credential version it came from (to refresh after a 401)."""
+
+    header: tuple[str, str]
+    version: int
+    refreshable: bool
 
 
 def render_header(app: ConfiguredApp, method: str, credential: CredentialRecord) -> tuple[str, str]:
@@ -27,24 +39,39 @@ def render_header(app: ConfiguredApp, method: str, credential: CredentialRecord)
 class Injector:
     """Credential headers per connection, rendered once per credential version."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, lifecycle: TokenLifecycle) -> None:
         self._reads = CachedReads(runtime)
-        self._rendered: dict[tuple[str, int], tuple[str, str]] = {}
+        self._lifecycle = lifecycle
+        self._rendered: dict[tuple[str, int], Injection] = {}
         runtime.cache.on_clear(self._rendered.clear)
 
-    async def header_for(self, app: ConfiguredApp, connection: ConnectionRecord) -> tuple[str, str]:
-        """The credential header for a request on this connection."""
+    async def injection_for(self, app: ConfiguredApp, connection: ConnectionRecord) -> Injection:
+        """The credential header for a request on this connection (refreshing if due)."""
         credential = await self._reads.credentials(connection.id)
         if credential is None:
             raise CredentialsUnavailable(
                 "This connection has no stored credentials; re-authorize it through its url.",
                 headers={"Retry-After": "60"},
             )
+        oauth = connection.method == Method.OAUTH2.value
+        if oauth and self._lifecycle.needs_refresh(credential):
+            credential = await self._lifecycle.ensure_fresh(app, connection, credential)
+        return self.render(app, connection, credential)
+
+    def render(
+        self, app: ConfiguredApp, connection: ConnectionRecord, credential: CredentialRecord
+    ) -> Injection:
+        """The injection for a given credential, cached per version."""
         key = (connection.id, credential.version)
         rendered = self._rendered.get(key)
         if rendered is None:
             if len(self._rendered) > 100_000:
                 self._rendered.clear()
-            rendered = render_header(app, connection.method, credential)
+            rendered = Injection(
+                render_header(app, connection.method, credential),
+                credential.version,
+                connection.method == Method.OAUTH2.value
+                and credential.get("refresh_token") is not None,
+            )
             self._rendered[key] = rendered
         return rendered

@@ -7,15 +7,18 @@ ways: small ones in a single message, large ones chunk by chunk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pyreqwest import exceptions as upstream_errors
 
 from keygate.catalog.loader import ConfiguredApp
+from keygate.control.views import connect_url
 from keygate.errors import (
     BodyTooLarge,
     ConnectionAppMismatch,
@@ -23,6 +26,7 @@ from keygate.errors import (
     ConnectionNotFound,
     KeygateError,
     NoActiveConnection,
+    ReauthorizationRequired,
     UnknownAppError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -34,9 +38,10 @@ from keygate.gateway.headers import (
     downstream_response_headers,
     upstream_request_headers,
 )
-from keygate.gateway.injection import Injector
+from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, split_app
+from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, Status
@@ -46,6 +51,7 @@ access_log = logging.getLogger("keygate.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _WHOLE_RESPONSE_MAX = 64 * 1024
+_REPLAY = -1
 
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -60,10 +66,14 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
 class Gateway:
     """The ASGI handler for gateway requests (dispatched before any framework routing)."""
 
-    def __init__(self, runtime: Runtime, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, runtime: Runtime, metrics: GatewayMetrics, on_refresh_step: RefreshStep | None = None
+    ) -> None:
         self._rt = runtime
         self._reads = CachedReads(runtime)
-        self._injector = Injector(runtime)
+        self._lifecycle = TokenLifecycle(runtime, on_refresh_step)
+        self._injector = Injector(runtime, self._lifecycle)
+        self._background: set[asyncio.Task[None]] = set()
         self._metrics = metrics
         self._max_body = runtime.settings.max_request_body
         self._log = runtime.settings.access_log
@@ -137,6 +147,16 @@ class Gateway:
             raise ConnectionAppMismatch(
                 f"Connection {record.id} is for {record.app}, not {app.name}."
             )
+        if record.status is Status.FAILED and record.error_code == ReauthorizationRequired.code:
+            raise ReauthorizationRequired(
+                f"Connection {record.id} needs a person to re-authorize it: open reconnect_url.",
+                extra={
+                    "reconnect_url": connect_url(
+                        self._rt.settings.public_url, self._rt.cipher, record.id
+                    ),
+                    "connection_id": record.id,
+                },
+            )
         if record.status is not Status.ACTIVE:
             raise ConnectionNotActive(
                 f"Connection {record.id} is {record.status.value}, not ACTIVE. "
@@ -156,37 +176,61 @@ class Gateway:
         headers: list[tuple[bytes, bytes]],
         request_id: str,
     ) -> int:
-        credential_header = await self._injector.header_for(app, connection)
+        injection = await self._injector.injection_for(app, connection)
         out_headers, names = upstream_request_headers(headers)
         for name, value in app.spec.default_headers.items():
             if name.lower().encode() not in names:
                 out_headers.append((name, value))
-        out_headers.append(credential_header)
 
         declared = header(headers, b"content-length")
-        if declared is not None and self._max_body and int(declared or 0) > self._max_body:
+        if declared is not None and self._max_body and _length(declared) > self._max_body:
             raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
 
         url = app.base_url + native.decode("ascii")
         if query:
             url += "?" + query.decode("ascii")
-        builder = self._rt.upstream.request(scope["method"], url).headers(out_headers)
         first, more = await read_first(receive)
-        streamed = None
-        if more:
-            streamed = StreamedBody(first, receive, self._max_body)
-            builder = builder.body_stream(streamed)
-        elif first or declared is not None:
-            builder = builder.body_bytes(first)
+        exchange = _Exchange(
+            method=scope["method"],
+            url=url,
+            headers=out_headers,
+            first=first,
+            streamed=StreamedBody(first, receive, self._max_body) if more else None,
+            has_body=bool(first) or more or declared is not None,
+            request_id=request_id,
+            connection_id=connection.id,
+        )
+        status = await self._exchange(send, exchange, injection, replay_on_401=True)
+        if status != _REPLAY:
+            return status
+        # The upstream refused the token: refresh once (shared with concurrent callers), replay.
+        fresh = await self._lifecycle.refresh(app, connection, injection.version)
+        injection = self._injector.render(app, connection, fresh)
+        return await self._exchange(send, exchange, injection, replay_on_401=False)
 
+    async def _exchange(
+        self, send: Any, exchange: _Exchange, injection: Injection, replay_on_401: bool
+    ) -> int:
+        builder = self._rt.upstream.request(exchange.method, exchange.url).headers(
+            [*exchange.headers, injection.header]
+        )
+        if exchange.streamed is not None:
+            builder = builder.body_stream(exchange.streamed)
+        elif exchange.has_body:
+            builder = builder.body_bytes(exchange.first)
         try:
             async with builder.build_streamed() as response:
                 status: int = response.status
+                if status == 401 and injection.refreshable and replay_on_401:
+                    if exchange.streamed is None:
+                        return _REPLAY
+                    # The body is gone: pass the 401 on, but refresh for the next request.
+                    self._refresh_later(exchange.connection_id, injection.version)
                 out = downstream_response_headers(response.headers.items())
-                out.append((b"x-request-id", request_id.encode()))
-                out.append((b"keygate-connection", connection.id.encode()))
+                out.append((b"x-request-id", exchange.request_id.encode()))
+                out.append((b"keygate-connection", exchange.connection_id.encode()))
                 length = response.get_header("content-length")
-                if length is not None and int(length) <= _WHOLE_RESPONSE_MAX:
+                if length is not None and _length(length.encode()) <= _WHOLE_RESPONSE_MAX:
                     body = bytes(await response.bytes())
                     await send({"type": "http.response.start", "status": status, "headers": out})
                     await send({"type": "http.response.body", "body": body})
@@ -202,9 +246,24 @@ class Gateway:
         except upstream_errors.RequestTimeoutError as exc:
             raise UpstreamTimeout from exc
         except upstream_errors.RequestError as exc:
-            if streamed is not None and streamed.too_large:
+            if exchange.streamed is not None and exchange.streamed.too_large:
                 raise BodyTooLarge(StreamedBody.limit_message(self._max_body)) from exc
             raise UpstreamUnreachable from exc
+
+    def _refresh_later(self, connection_id: str, seen_version: int) -> None:
+        async def refresh() -> None:
+            connection = await self._rt.connections.get(connection_id)
+            app = self._rt.apps.get(connection.app) if connection else None
+            if connection is None or app is None:
+                return
+            try:
+                await self._lifecycle.refresh(app, connection, seen_version)
+            except KeygateError as error:
+                access_log.info("background refresh of %s: %s", connection_id, error.code)
+
+        task = asyncio.create_task(refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _send_error(
         self, send: Any, error: KeygateError, request_id: str, connection_id: str
@@ -218,6 +277,27 @@ class Gateway:
             await send({"type": "http.response.body", "body": body})
         except Exception:  # the response had already started: nothing more can be said
             access_log.debug("could not send error %s: response already started", error.code)
+
+
+def _length(value: bytes) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One gateway request as sent upstream (kept to replay it once after a refresh)."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    first: bytes
+    streamed: StreamedBody | None
+    has_body: bool
+    request_id: str
+    connection_id: str
 
 
 def header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -1,0 +1,234 @@
+"""The token lifecycle: refresh before expiry and after a 401, once per connection at a time.
+
+Single flight has two layers. In a process, concurrent callers share one asyncio task. Across
+processes and replicas, the refresh runs inside a transaction that first takes the credential
+row's write lock (a no-op UPDATE: a row lock on PostgreSQL, the database write lock on SQLite),
+then re-reads the row: if another process already refreshed it (the version moved on), its
+result is used and the provider is not called again.
+
+Durability: the new token set is committed in that same transaction before any caller sees it.
+The one window no design can close is between the provider's answer and the commit: a crash
+there loses a rotated refresh token the provider has already spent. The next refresh then gets
+`invalid_grant` and the connection turns FAILED with `reauthorization_required` — visible, never
+silently broken (README: "Token lifecycle and crash safety").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import update
+
+from keygate.catalog.loader import ConfiguredApp
+from keygate.control.views import connect_url
+from keygate.errors import CredentialsUnavailable, KeygateError, ReauthorizationRequired
+from keygate.oauth.protocol import TokenResponseError, refresh_form
+from keygate.oauth.token_endpoint import (
+    OAuthClientMissing,
+    TokenEndpointUnavailable,
+    request_tokens,
+)
+from keygate.runtime import Runtime
+from keygate.store.records import ConnectionRecord, CredentialRecord, Status
+from keygate.store.schema import Credential, utcnow
+
+log = logging.getLogger("keygate.oauth")
+
+RefreshStep = Callable[[str, str], Awaitable[None]]
+"""Observer of refresh steps: (step, connection id). Steps: locked, token_received, committed."""
+
+PERMANENT_ERRORS = frozenset({"invalid_grant"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    credential: CredentialRecord | None
+    error: Exception | None
+
+
+def _retry_after_seconds(until: datetime | None, now: datetime) -> int:
+    if until is None:
+        return 1
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+class TokenLifecycle:
+    """Keeps OAuth access tokens fresh for the gateway."""
+
+    def __init__(self, runtime: Runtime, on_step: RefreshStep | None = None) -> None:
+        self._rt = runtime
+        self._margin = timedelta(seconds=runtime.settings.refresh_margin_seconds)
+        self._inflight: dict[str, asyncio.Future[CredentialRecord]] = {}
+        self._on_step = on_step
+
+    def needs_refresh(self, credential: CredentialRecord, now: datetime | None = None) -> bool:
+        """Whether the access token expires within the refresh margin."""
+        if credential.expires_at is None or credential.get("refresh_token") is None:
+            return False
+        return credential.expires_at - self._margin <= (now or utcnow())
+
+    async def ensure_fresh(
+        self, app: ConfiguredApp, connection: ConnectionRecord, credential: CredentialRecord
+    ) -> CredentialRecord:
+        """A credential usable now: refreshed if it is about to expire.
+
+        A transient refresh failure while the current token is still valid keeps using it.
+        """
+        if not self.needs_refresh(credential):
+            return credential
+        now = utcnow()
+        expired = credential.expires_at is not None and credential.expires_at <= now
+        if credential.retry_after is not None and credential.retry_after > now:
+            if not expired:
+                return credential
+            raise self._unavailable(credential.retry_after, now)
+        try:
+            return await self.refresh(app, connection, credential.version)
+        except CredentialsUnavailable:
+            if not expired:
+                return credential
+            raise
+
+    async def refresh(
+        self, app: ConfiguredApp, connection: ConnectionRecord, seen_version: int
+    ) -> CredentialRecord:
+        """Refresh once for everyone waiting on this connection; raise 424/503 errors."""
+        pending = self._inflight.get(connection.id)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._inflight[connection.id] = pending
+            try:
+                outcome = await self._refresh_locked(app, connection, seen_version)
+            finally:
+                del self._inflight[connection.id]
+            if outcome.error is not None:
+                pending.set_exception(outcome.error)
+                # Retrieve it so an unwaited future does not warn.
+                pending.exception()
+                raise outcome.error
+            assert outcome.credential is not None
+            pending.set_result(outcome.credential)
+            return outcome.credential
+        return await asyncio.shield(pending)
+
+    async def _step(self, step: str, connection_id: str) -> None:
+        if self._on_step is not None:
+            await self._on_step(step, connection_id)
+
+    async def _refresh_locked(
+        self, app: ConfiguredApp, connection: ConnectionRecord, seen_version: int
+    ) -> _Outcome:
+        oauth = app.oauth()
+        repo = self._rt.connections
+        async with self._rt.db.sessions() as session, session.begin():
+            await session.execute(
+                update(Credential)
+                .where(Credential.connection_id == connection.id)
+                .values(version=Credential.version)
+            )
+            row = await session.get(Credential, connection.id, populate_existing=True)
+            await self._step("locked", connection.id)
+            if row is None or oauth is None:
+                return _Outcome(None, self._reauthorize(connection, "no stored credentials"))
+            current = repo.decrypt(row)
+            if row.version != seen_version:
+                # Another caller, process or replica refreshed while we waited for the lock.
+                self._rt.cache.credentials.put(connection.id, current)
+                return _Outcome(current, None)
+            now = utcnow()
+            if row.retry_after is not None and row.retry_after > now:
+                return _Outcome(None, self._unavailable(row.retry_after, now))
+            refresh_token = current.get("refresh_token")
+            if refresh_token is None:
+                return _Outcome(None, self._reauthorize(connection, "no refresh token"))
+            failure: KeygateError | None = None
+            permanent = False
+            try:
+                tokens = await request_tokens(
+                    self._rt.upstream,
+                    app,
+                    oauth,
+                    refresh_form(refresh_token),
+                    self._rt.settings.token_timeout,
+                )
+            except TokenResponseError as exc:
+                if exc.error in PERMANENT_ERRORS:
+                    failure = self._reauthorize(connection, exc.description)
+                    permanent = True
+                else:
+                    log.error("refresh of %s refused: %s", connection.id, exc.error)
+                    failure = self._backoff(row, now)
+                    permanent = False
+            except (TokenEndpointUnavailable, OAuthClientMissing) as exc:
+                log.warning("refresh of %s failed transiently: %s", connection.id, exc)
+                failure = self._backoff(row, now)
+                permanent = False
+            else:
+                await self._step("token_received", connection.id)
+                values = tokens.stored_values(previous_refresh=refresh_token)
+                row.ciphertext = self._rt.cipher.encrypt(
+                    orjson.dumps(values), bound_to=connection.id
+                )
+                row.key_id = self._rt.cipher.primary_key_id
+                row.expires_at = tokens.expires_at
+                row.version += 1
+                row.refresh_failures = 0
+                row.retry_after = None
+                row.updated_at = now
+                failure = None
+                permanent = False
+            fresh = repo.decrypt(row) if failure is None else None
+        # Committed: the rotated refresh token is durable before anyone uses the access token.
+        if failure is None:
+            assert fresh is not None
+            await self._step("committed", connection.id)
+            self._rt.cache.credentials.put(connection.id, fresh)
+            log.info("refreshed the access token of connection %s", connection.id)
+            return _Outcome(fresh, None)
+        if permanent:
+            await repo.set_status(
+                connection.id,
+                Status.FAILED,
+                ReauthorizationRequired.code,
+                "The provider refused the refresh token (revoked, expired or reused). "
+                "A person must re-authorize the connection through its url.",
+            )
+        else:
+            self._rt.cache.credentials.put(connection.id, repo.decrypt(row))
+        return _Outcome(None, failure)
+
+    def _backoff(self, row: Credential, now: datetime) -> CredentialsUnavailable:
+        row.refresh_failures += 1
+        settings = self._rt.settings
+        delay = min(
+            settings.refresh_backoff_cap,
+            settings.refresh_backoff_base * 2 ** (row.refresh_failures - 1),
+        )
+        row.retry_after = now + timedelta(seconds=delay)
+        row.updated_at = now
+        return self._unavailable(row.retry_after, now)
+
+    def _unavailable(self, until: datetime, now: datetime) -> CredentialsUnavailable:
+        seconds = _retry_after_seconds(until, now)
+        return CredentialsUnavailable(
+            "The provider's token endpoint is failing; Keygate will retry the refresh. "
+            f"Try again in {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
+
+    def _reauthorize(
+        self, connection: ConnectionRecord, reason: str | None
+    ) -> ReauthorizationRequired:
+        url = connect_url(self._rt.settings.public_url, self._rt.cipher, connection.id)
+        detail = f" ({reason})" if reason else ""
+        return ReauthorizationRequired(
+            f"The {connection.app} credentials of connection {connection.id} are no longer "
+            f"valid{detail}. A person must re-authorize it: open reconnect_url.",
+            extra={"reconnect_url": url, "connection_id": connection.id},
+        )

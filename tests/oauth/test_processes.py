@@ -1,0 +1,107 @@
+"""Single flight and crash safety across real processes sharing one store."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PG_URL, _twin_postgres
+from tests.support.processes import Deployment
+from tests.support.sandboxes import Sandbox, start_sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A Constant Contact sandbox: rotating refresh tokens, as the provider defaults to."""
+    made = start_sandbox("constant-contact", "http://127.0.0.1:1/oauth/callback")
+    yield made
+    made.server.stop()
+
+
+def database_for(tmp_path: Path, name: str) -> str:
+    """A fresh database for one test: SQLite file, or a PostgreSQL database of its own."""
+    if PG_URL:
+        return asyncio.run(_twin_postgres(PG_URL, name))
+    return f"sqlite+aiosqlite:///{tmp_path / 'keygate.db'}"
+
+
+def storm(url: str, key: str, connection: str, count: int) -> list[int]:
+    """`count` concurrent gateway requests on one connection."""
+
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=60, limits=httpx.Limits(max_connections=count),
+            headers={"Authorization": f"Bearer {key}", "Maton-Connection": connection},
+        ) as client:
+            responses = await asyncio.gather(
+                *(client.get("/constant-contact/v3/account/summary") for _ in range(count))
+            )
+        return [r.status_code for r in responses]
+
+    return asyncio.run(run())
+
+
+def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None:
+    deployment = Deployment(tmp_path, database_for(tmp_path, "kg_two_workers"), sandbox,
+                            "constant-contact")
+    tokens = sandbox.mint_tokens()
+    key, conn = deployment.prepare(
+        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
+        expires_in=-10,
+    )
+    sandbox.admin("expire_access_tokens", {})
+    sandbox.admin("faults", {"token_endpoint": "slow", "token_delay": 0.5})
+    server = deployment.serve(workers=2)
+    try:
+        statuses = storm(deployment.url, key, conn, 200)
+    finally:
+        server.stop()
+    assert statuses == [200] * 200
+    assert sandbox.admin("stats")["token_requests"] == {"refresh_token": 1}
+    # Both workers answered part of the storm (each logs its pid on access lines).
+    pids = set(re.findall(r"pid=(\d+) keygate\.access", server.output()))
+    assert len(pids) == 2, server.output()[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [("locked", 200), ("token_received", 424), ("committed", 200)],
+)
+def test_crash_at_each_refresh_step_never_leaves_a_silently_broken_connection(
+    tmp_path: Path, sandbox: Sandbox, step: str, expected: int
+) -> None:
+    deployment = Deployment(tmp_path, database_for(tmp_path, f"kg_crash_{step}"), sandbox,
+                            "constant-contact")
+    tokens = sandbox.mint_tokens()
+    key, conn = deployment.prepare(
+        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
+        expires_in=-10,
+    )
+    headers = {"Authorization": f"Bearer {key}", "Maton-Connection": conn}
+    doomed = deployment.crashable(step)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{deployment.url}/constant-contact/v3/account/summary", headers=headers,
+                  timeout=30)
+    assert doomed.popen.wait(15) == -signal.SIGKILL
+
+    restarted = deployment.serve()
+    try:
+        response = httpx.get(f"{deployment.url}/constant-contact/v3/account/summary",
+                             headers=headers, timeout=30)
+        shown = httpx.get(f"{deployment.url}/connections/{conn}", headers=headers).json()
+    finally:
+        restarted.stop()
+    assert response.status_code == expected, response.text
+    if expected == 200:
+        assert shown["connection"]["status"] == "ACTIVE"
+    else:
+        # The rotated token died with the process: the connection says so, loudly.
+        assert response.json()["error"]["code"] == "reauthorization_required"
+        assert shown["connection"]["status"] == "FAILED"
+        assert shown["connection"]["error"]["code"] == "reauthorization_required"

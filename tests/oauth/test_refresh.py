@@ -1,0 +1,182 @@
+"""Token lifecycle against the provider sandboxes: refresh, single flight, failures, revoke."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.gateway.test_errors import assert_error
+from tests.support.harness import Tenant
+from tests.support.sandboxes import Sandbox, SandboxedKeygate
+
+APP_PATH = {"klaviyo": "/klaviyo/api/accounts", "constant-contact": "/constant-contact/v3/account/summary"}
+
+
+@pytest.fixture
+def env(sandboxed: SandboxedKeygate) -> Iterator[tuple[SandboxedKeygate, Tenant]]:
+    """The sandboxed Keygate and a fresh tenant; sandbox faults and config restored after."""
+    made = sandboxed.tenant()
+    yield sandboxed, made
+    made.close()
+    for sandbox in (sandboxed.klaviyo, sandboxed.cc):
+        sandbox.admin("faults", {"token_endpoint": "ok"})
+        sandbox.admin("config", {"access_token_ttl": None})
+
+
+def token_requests(sandbox: Sandbox) -> int:
+    """How many token-endpoint calls the sandbox has answered so far."""
+    return int(sandbox.admin("stats")["token_requests_total"])
+
+
+def test_requests_keep_succeeding_across_expiry(env: tuple[SandboxedKeygate, Tenant]) -> None:
+    sandboxed, tenant = env
+    sandboxed.klaviyo.admin("config", {"access_token_ttl": 2})
+    conn = sandboxed.oauth_connection(tenant, "klaviyo")
+    before = token_requests(sandboxed.klaviyo)
+    deadline = time.monotonic() + 5
+    statuses = []
+    while time.monotonic() < deadline:
+        statuses.append(tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code)
+        time.sleep(0.2)
+    assert set(statuses) == {200}
+    # Tokens lived 2 s (refreshed 1 s early) over 5 s: a few refreshes, not one per request.
+    refreshes = token_requests(sandboxed.klaviyo) - before
+    assert 2 <= refreshes <= 6, refreshes
+
+
+@pytest.mark.parametrize("app", ["klaviyo", "constant-contact"])
+def test_concurrent_requests_on_expired_token_share_one_refresh(
+    env: tuple[SandboxedKeygate, Tenant], app: str
+) -> None:
+    sandboxed, tenant = env
+    sandbox = sandboxed.sandbox(app)
+    conn = sandboxed.oauth_connection(tenant, app, expires_in=-10)
+    sandbox.admin("expire_access_tokens", {})
+    sandbox.admin("faults", {"token_endpoint": "slow", "token_delay": 0.3})
+    before = token_requests(sandbox)
+
+    async def storm() -> list[int]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(
+            base_url=sandboxed.keygate.url, headers={"Authorization": f"Bearer {tenant.key}",
+                                                      "Maton-Connection": conn},
+            limits=limits, timeout=60,
+        ) as client:
+            responses = await asyncio.gather(*(client.get(APP_PATH[app]) for _ in range(200)))
+        return [r.status_code for r in responses]
+
+    statuses = asyncio.run(storm())
+    assert statuses == [200] * 200
+    assert token_requests(sandbox) - before == 1
+
+
+def test_upstream_401_triggers_one_refresh_and_one_replay(
+    env: tuple[SandboxedKeygate, Tenant],
+) -> None:
+    sandboxed, tenant = env
+    conn = sandboxed.oauth_connection(tenant, "constant-contact")
+    # Keygate believes the token is valid for a day; the provider has expired it.
+    sandboxed.cc.admin("expire_access_tokens", {})
+    before = sandboxed.cc.admin("stats")
+    response = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn})
+    after = sandboxed.cc.admin("stats")
+    assert response.status_code == 200
+    assert after["token_requests_total"] - before["token_requests_total"] == 1
+    assert after["api_calls"] - before["api_calls"] == 2  # the 401, then the replay
+
+
+def test_post_body_is_replayed_after_refresh(env: tuple[SandboxedKeygate, Tenant]) -> None:
+    sandboxed, tenant = env
+    conn = sandboxed.oauth_connection(tenant, "constant-contact")
+    sandboxed.cc.admin("expire_access_tokens", {})
+    body = {"name": "Replayed list", "favorite": False}
+    response = tenant.http.post(
+        "/constant-contact/v3/contact_lists", json=body, headers={"Maton-Connection": conn}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "Replayed list"
+
+
+def test_reused_rotating_refresh_token_ends_failed_with_424(
+    env: tuple[SandboxedKeygate, Tenant],
+) -> None:
+    sandboxed, tenant = env
+    tokens = sandboxed.cc.mint_tokens()
+    conn = sandboxed.keygate.import_connection(
+        tenant, "constant-contact",
+        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
+        expires_in=-10,
+    )
+    # Someone else spends the rotating refresh token first.
+    spent = httpx.post(
+        f"{sandboxed.cc.url}/oauth2/default/v1/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=("sandbox-client", "sandbox-secret"),
+    )
+    assert spent.status_code == 200
+    response = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn.id})
+    error = assert_error(response, 424, "reauthorization_required")
+    assert str(error["reconnect_url"]).startswith(f"{sandboxed.keygate.url}/connect?session_token=")
+    shown = tenant.http.get(f"/connections/{conn.id}").json()["connection"]
+    assert shown["status"] == "FAILED"
+    assert shown["error"]["code"] == "reauthorization_required"
+    # Asking for it again says the same; the default choice skips it.
+    again = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn.id})
+    assert_error(again, 424, "reauthorization_required")
+    assert_error(tenant.http.get(APP_PATH["constant-contact"]), 400, "no_active_connection")
+
+
+def test_failing_token_endpoint_gives_503_then_recovers(
+    env: tuple[SandboxedKeygate, Tenant],
+) -> None:
+    sandboxed, tenant = env
+    conn = sandboxed.oauth_connection(tenant, "klaviyo", expires_in=-10)
+    sandboxed.klaviyo.admin("expire_access_tokens", {})
+    sandboxed.klaviyo.admin("faults", {"token_endpoint": "error500"})
+    before = token_requests(sandboxed.klaviyo)
+    first = tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn})
+    assert_error(first, 503, "credentials_unavailable")
+    retry_after = int(first.headers["retry-after"])
+    assert retry_after >= 1
+    # Within the cooldown Keygate does not call the provider again.
+    for _ in range(5):
+        assert tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code == 503
+    assert token_requests(sandboxed.klaviyo) - before == 1
+    assert tenant.http.get(f"/connections/{conn}").json()["connection"]["status"] == "ACTIVE"
+    sandboxed.klaviyo.admin("faults", {"token_endpoint": "ok"})
+    time.sleep(retry_after + 0.2)
+    assert tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code == 200
+
+
+def test_backoff_grows_while_the_endpoint_stays_down(env: tuple[SandboxedKeygate, Tenant]) -> None:
+    sandboxed, tenant = env
+    conn = sandboxed.oauth_connection(tenant, "klaviyo", expires_in=-10)
+    sandboxed.klaviyo.admin("faults", {"token_endpoint": "error500"})
+    waits = []
+    for _ in range(3):
+        response = tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn})
+        assert response.status_code == 503
+        waits.append(int(response.headers["retry-after"]))
+        time.sleep(waits[-1] + 0.1)
+    assert waits[0] < waits[2]
+
+
+def test_delete_revokes_at_the_provider(env: tuple[SandboxedKeygate, Tenant]) -> None:
+    sandboxed, tenant = env
+    tokens = sandboxed.klaviyo.mint_tokens()
+    conn = sandboxed.keygate.import_connection(
+        tenant, "klaviyo",
+        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
+    )
+    before = sandboxed.klaviyo.admin("stats")["revoke_calls"]
+    assert tenant.http.delete(f"/connections/{conn.id}").json()["connection"]["status"] == "DELETED"
+    assert sandboxed.klaviyo.admin("stats")["revoke_calls"] == before + 1
+    direct = httpx.get(
+        f"{sandboxed.klaviyo.url}/api/accounts",
+        headers={"Authorization": f"Bearer {tokens['access_token']}", "revision": "2026-01-15"},
+    )
+    assert direct.status_code == 401

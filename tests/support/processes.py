@@ -1,0 +1,139 @@
+"""Keygate as separate processes sharing one store, the way a deployment runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from keygate.crypto import generate_key
+from keygate.runtime import Runtime
+from keygate.settings import Settings
+from keygate.store.schema import utcnow
+from tests.support.sandboxes import CLIENT_ID, CLIENT_SECRET, Sandbox
+from tests.support.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Deployment:
+    """Settings shared by every Keygate process of one test: data dir, database, key, apps."""
+
+    data_dir: Path
+    database_url: str
+    sandbox: Sandbox
+    app: str
+    encryption_key: str = field(default_factory=generate_key)
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        """Where the processes listen."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """KEYGATE_* variables for a process of this deployment."""
+        prefix = "KEYGATE_APPS__" + self.app.upper().replace("-", "_") + "__"
+        token_path = "/oauth/token" if self.app == "klaviyo" else "/oauth2/default/v1/token"
+        values = {
+            "KEYGATE_DATA_DIR": str(self.data_dir),
+            "KEYGATE_DATABASE_URL": self.database_url,
+            "KEYGATE_ENCRYPTION_KEY": self.encryption_key,
+            "KEYGATE_PUBLIC_URL": self.url,
+            "KEYGATE_PORT": str(self.port),
+            "KEYGATE_REFRESH_MARGIN_SECONDS": "1",
+            "KEYGATE_LOG_LEVEL": "INFO",
+            prefix + "BASE_URL": self.sandbox.url,
+            prefix + "TOKEN_URL": self.sandbox.url + token_path,
+            prefix + "CLIENT_ID": CLIENT_ID,
+            prefix + "CLIENT_SECRET": CLIENT_SECRET,
+        }
+        return {**os.environ, **values}
+
+    def settings(self) -> Settings:
+        """The same settings, for preparing the store in-process."""
+        return Settings(
+            data_dir=self.data_dir, database_url=self.database_url, public_url=self.url,
+            encryption_key=SecretStr(self.encryption_key),
+        )
+
+    def prepare(self, values: dict[str, str], expires_in: int) -> tuple[str, str]:
+        """A workspace, an API key and an ACTIVE connection holding `values`: (key, id)."""
+
+        async def make() -> tuple[str, str]:
+            runtime = await Runtime.open(self.settings())
+            try:
+                ws = await runtime.keys.ensure_workspace("default")
+                key, _ = await runtime.keys.create_key(ws.id)
+                conn = await runtime.connections.create(ws.id, self.app, "OAUTH2", {})
+                expires = utcnow() + timedelta(seconds=expires_in)
+                await runtime.connections.activate(conn.id, values, expires)
+                return key, conn.id
+            finally:
+                await runtime.close()
+
+        return asyncio.run(make())
+
+    def start(self, argv: list[str], extra_env: dict[str, str] | None = None) -> Process:
+        """Start a Keygate process and wait until it answers /healthz."""
+        log = self.data_dir / f"process-{time.monotonic_ns()}.log"
+        handle = log.open("wb")
+        popen = subprocess.Popen(
+            argv, cwd=ROOT, env={**self.env(), **(extra_env or {})}, stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        process = Process(popen, log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if popen.poll() is not None:
+                raise RuntimeError(f"Keygate exited early:\n{process.output()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        process.stop()
+        raise RuntimeError(f"Keygate did not start:\n{process.output()}")
+
+    def serve(self, workers: int = 1) -> Process:
+        """`keygate serve` with granian."""
+        keygate = str(Path(sys.executable).with_name("keygate"))
+        return self.start([keygate, "serve", "--workers", str(workers), "--port", str(self.port)])
+
+    def crashable(self, crash_at: str) -> Process:
+        """A single uvicorn process that SIGKILLs itself at a refresh step."""
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "tests.support.crash_app:create",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        return self.start(argv, {"KEYGATE_TEST_CRASH_AT": crash_at})
+
+
+@dataclass
+class Process:
+    """A running Keygate process and its log."""
+
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        """Everything the process printed."""
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Terminate and wait (kill if it lingers)."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)

@@ -1,0 +1,110 @@
+"""Keygate wired to the Klaviyo and Constant Contact sandboxes, as a deployment would be."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from keygate.sandbox import SandboxConfig, create_constant_contact_app, create_klaviyo_app
+from keygate.settings import AppOverride
+from tests.support.harness import KeygateHarness, Tenant
+from tests.support.servers import ServerThread, free_port
+
+CLIENT_ID = "sandbox-client"
+CLIENT_SECRET = "sandbox-secret"
+
+
+@dataclass
+class Sandbox:
+    """One provider sandbox served on loopback, with its in-process state."""
+
+    app: Any
+    server: ServerThread
+
+    @property
+    def url(self) -> str:
+        """The sandbox origin."""
+        return self.server.url
+
+    @property
+    def state(self) -> Any:
+        """The sandbox's state (counters, fault switches, config)."""
+        return self.app.state.sandbox
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call the sandbox's admin API."""
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            response = (
+                client.get(f"/_sandbox/{path}")
+                if body is None
+                else client.post(f"/_sandbox/{path}", json=body)
+            )
+            response.raise_for_status()
+            return response.json()
+
+    def mint_tokens(self, scope: str | None = None) -> dict[str, Any]:
+        """A token set minted directly by the sandbox (no browser dance)."""
+        return dict(self.admin("tokens", {"scope": scope} if scope else {}))
+
+
+def start_sandbox(provider: str, redirect_uri: str, **config: Any) -> Sandbox:
+    """Serve a fresh sandbox that accepts Keygate's callback URL."""
+    settings = SandboxConfig(redirect_uris=[redirect_uri], rate_limit=False, **config)
+    app = (create_klaviyo_app if provider == "klaviyo" else create_constant_contact_app)(settings)
+    return Sandbox(app, ServerThread(app, lifespan="off").start())
+
+
+def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
+    """Point the seed apps' API and OAuth URLs at the sandboxes, with the registered client."""
+    return {
+        "klaviyo": AppOverride(
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, base_url=klaviyo.url,
+            authorize_url=f"{klaviyo.url}/oauth/authorize", token_url=f"{klaviyo.url}/oauth/token",
+            revoke_url=f"{klaviyo.url}/oauth/revoke",
+        ),
+        "constant-contact": AppOverride(
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, base_url=cc.url,
+            authorize_url=f"{cc.url}/oauth2/default/v1/authorize",
+            token_url=f"{cc.url}/oauth2/default/v1/token",
+        ),
+    }
+
+
+class SandboxedKeygate:
+    """Keygate plus both sandboxes; Keygate's callback is registered with each."""
+
+    def __init__(self, data_dir: Path, database_url: str, **settings: Any) -> None:
+        port = free_port()
+        callback = f"http://127.0.0.1:{port}/oauth/callback"
+        self.klaviyo = start_sandbox("klaviyo", callback)
+        self.cc = start_sandbox("constant-contact", callback)
+        self.keygate = KeygateHarness(
+            data_dir, database_url, port=port, apps=sandbox_overrides(self.klaviyo, self.cc),
+            **settings,
+        )
+
+    def sandbox(self, app: str) -> Sandbox:
+        """The sandbox standing in for an app."""
+        return self.klaviyo if app == "klaviyo" else self.cc
+
+    def tenant(self) -> Tenant:
+        """A fresh workspace and key."""
+        return self.keygate.tenant()
+
+    def oauth_connection(self, tenant: Tenant, app: str, **token_overrides: Any) -> str:
+        """An ACTIVE connection holding a token set minted by the app's sandbox."""
+        tokens = self.sandbox(app).mint_tokens()
+        values = {"access_token": tokens["access_token"]}
+        if tokens.get("refresh_token"):
+            values["refresh_token"] = tokens["refresh_token"]
+        expires_in = token_overrides.get("expires_in", tokens.get("expires_in"))
+        return self.keygate.import_connection(tenant, app, values, expires_in=expires_in).id
+
+    def stop(self) -> None:
+        """Stop Keygate and the sandboxes."""
+        self.keygate.stop()
+        self.klaviyo.server.stop()
+        self.cc.server.stop()
