@@ -1,10 +1,11 @@
-# Keygate: `make run` serves on 127.0.0.1:8080 (SQLite); `make test` runs the whole suite.
+# Keygate: `make run` serves on 127.0.0.1:8080 (SQLite) wired to the provider sandboxes;
+# `make serve` serves against the real providers; `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test check bench clean
+.PHONY: install run serve test check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
+	$(BIN)/keygate init
+	$(BIN)/keygate serve --sandbox
+
+serve: install
 	$(BIN)/keygate init
 	$(BIN)/keygate serve
 

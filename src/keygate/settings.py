@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     refresh_backoff_cap: float = Field(default=300.0, gt=0)
     token_timeout: float = Field(default=30.0, gt=0)
 
+    rate_limit_per_second: float = Field(default=0.0, ge=0)
+    """Requests per second each API key may make through this process's gateway (0: no limit)."""
+    rate_limit_burst: int = Field(default=0, ge=0)
+    """Requests a key may make at once before the per-second rate applies (0: one second's)."""
+
     migrate_on_start: bool = True
     access_log: bool = True
     log_level: str = "INFO"

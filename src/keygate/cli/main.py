@@ -91,11 +91,23 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    sandbox: Annotated[
+        bool, typer.Option(help="Also run the provider sandboxes and wire both apps to them.")
+    ] = False,
+    sandbox_port: Annotated[
+        int, typer.Option(help="Klaviyo sandbox port; Constant Contact uses the next one.")
+    ] = 9010,
 ) -> None:
     """Serve every surface (control plane, connect pages, gateway) with granian."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
+    if sandbox:
+        from keygate.cli import sandbox_mode
+
+        os.environ.update(
+            sandbox_mode.sandbox_environment("127.0.0.1", sandbox_port, sandbox_port + 1)
+        )
     settings = load_settings()
 
     async def _migrate() -> None:
@@ -106,6 +118,13 @@ def serve(
         asyncio.run(_migrate())
     except ConfigurationError as exc:
         fail(str(exc))
+    if sandbox:
+        sandbox_mode.start_sandboxes(
+            "127.0.0.1", sandbox_port, sandbox_port + 1, settings.public_url
+        )
+        typer.echo(
+            sandbox_mode.tour(settings.public_url, "127.0.0.1", sandbox_port, sandbox_port + 1)
+        )
     # Workers read the same environment; the schema is current, so they skip migrating.
     os.environ["KEYGATE_MIGRATE_ON_START"] = "false"
     server = Granian(

@@ -41,6 +41,7 @@ from keygate.gateway.headers import (
 from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, split_app
+from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
@@ -74,6 +75,8 @@ class Gateway:
         self._lifecycle = TokenLifecycle(runtime, on_refresh_step)
         self._injector = Injector(runtime, self._lifecycle)
         self._background: set[asyncio.Task[None]] = set()
+        settings = runtime.settings
+        self._limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._metrics = metrics
         self._max_body = runtime.settings.max_request_body
         self._log = runtime.settings.access_log
@@ -96,6 +99,8 @@ class Gateway:
             query = check_query(scope.get("query_string", b""))
             auth = header(headers, b"authorization")
             key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
+            if self._limiter.enabled:
+                self._limiter.check(key.id)
             connection = await self._choose(key.workspace_id, app, headers)
             connection_id = connection.id
             status = await self._forward(
