@@ -1,4 +1,4 @@
-"""Keygate's own per-key rate limit: 429 rate_limited with Retry-After, per key."""
+"""Keygate's own limits: per-key rate (429 rate_limited, Retry-After) and streamed body size."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.support.upstream import RecordingUpstream
 def limited(
     tmp_path_factory: pytest.TempPathFactory, upstream: tuple[RecordingUpstream, ServerThread]
 ) -> Iterator[KeygateHarness]:
-    """Keygate allowing each key 2 requests per second, burst 3."""
+    """Keygate allowing each key 2 requests per second (burst 3) and 1 MiB request bodies."""
     directory = tmp_path_factory.mktemp("limited")
     url = (
         asyncio.run(_twin_postgres(PG_URL, "kg_limited"))
@@ -29,7 +29,7 @@ def limited(
     )
     harness = KeygateHarness(
         directory, url, apps=upstream_overrides(upstream[1].url),
-        rate_limit_per_second=2.0, rate_limit_burst=3,
+        rate_limit_per_second=2.0, rate_limit_burst=3, max_request_body=1024 * 1024,
     )
     yield harness
     harness.stop()
@@ -61,3 +61,25 @@ def test_bucket_refills_at_the_configured_rate() -> None:
         limiter.check("k", now=0.01)
     limiter.check("k", now=0.2)
     assert not KeyRateLimiter(rate=0, burst=0).enabled
+
+
+def test_streamed_body_over_the_limit_gives_413(
+    limited: KeygateHarness, upstream: tuple[RecordingUpstream, ServerThread]
+) -> None:
+    tenant = limited.tenant()
+    try:
+        limited.import_connection(tenant, "klaviyo", {"access_token": "a"})
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(8):  # 2 MiB, chunked: no Content-Length to refuse up front
+                yield b"x" * (256 * 1024)
+
+        response = tenant.http.post("/klaviyo/api/upload", content=chunks())
+        assert_error(response, 413, "body_too_large")
+        assert "1048576" in response.json()["error"]["message"]
+        time.sleep(0.6)  # let the rate bucket refill for a small request
+        small = tenant.http.post("/klaviyo/api/upload", content=iter([b"y" * 1000]))
+        assert small.status_code == 200
+        assert small.json()["body_bytes"] == 1000
+    finally:
+        tenant.close()
