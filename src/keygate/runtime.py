@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import timedelta
 
 from pyreqwest.client import Client, ClientBuilder
@@ -20,6 +21,9 @@ from keygate.store.connections import ConnectionRepository
 from keygate.store.database import Database
 from keygate.store.engine import create_engine, migrate
 from keygate.store.keys import KeyRepository
+from keygate.store.sessions import SessionRepository
+
+log = logging.getLogger("keygate")
 
 
 def env_overrides(settings: Settings) -> dict[str, AppOverrides]:
@@ -50,8 +54,7 @@ def build_upstream_client(settings: Settings, middleware: Middleware | None = No
     if middleware is not None:
         builder = builder.with_middleware(middleware)
     return (
-        builder
-        .connect_timeout(timedelta(seconds=settings.upstream_connect_timeout))
+        builder.connect_timeout(timedelta(seconds=settings.upstream_connect_timeout))
         .read_timeout(timedelta(seconds=settings.upstream_read_timeout))
         .pool_max_idle_per_host(settings.upstream_pool_size)
         .pool_idle_timeout(timedelta(seconds=60))
@@ -134,27 +137,35 @@ class Runtime:
         self.cache.epoch = epoch
         self.cache.clear()
 
-    async def _read_epoch_and_reload(self) -> int:
-        epoch = await self.db.epoch()
-        if epoch != self.cache.epoch:
-            await self.reload()
-        return self.cache.epoch
-
     async def _flush_key_uses(self) -> None:
         uses, self.cache.key_uses = self.cache.key_uses, {}
         if uses:
             await self.keys.record_use(uses.items())
 
+    async def _background(self) -> None:
+        """Forever: notice other processes' writes; every 30 s store key-use times and purge
+        spent connect sessions."""
+        interval = self.settings.cache_poll_interval
+        housekeeping_every = max(1, round(30 / interval))
+        ticks = 0
+        while True:
+            await asyncio.sleep(interval)
+            ticks += 1
+            try:
+                if await self.db.epoch() != self.cache.epoch:
+                    await self.reload()
+                if ticks % housekeeping_every == 0:
+                    await self._flush_key_uses()
+                    await SessionRepository(self.db).purge_expired()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep going through a database outage
+                log.warning("background cache poll failed", exc_info=True)
+
     def start_background(self) -> None:
-        """Start the cache-epoch poll (call from inside the serving event loop)."""
+        """Start the background loop (call from inside the serving event loop)."""
         if self._poller is None:
-            self._poller = asyncio.create_task(
-                self.cache.poll(
-                    self._read_epoch_and_reload,
-                    self.settings.cache_poll_interval,
-                    self._flush_key_uses,
-                )
-            )
+            self._poller = asyncio.create_task(self._background())
 
     async def stop_background(self) -> None:
         """Stop the cache-epoch poll."""

@@ -1,21 +1,17 @@
 """An in-process cache of what the proxy reads on every request, so the hot path makes no query.
 
 Every write made through `Database.write` bumps a shared epoch row. This process clears its cache
-right after its own writes; a background poll (`KEYGATE_CACHE_POLL_INTERVAL`, default 1 s) sees
-other processes' writes, so a change made by another worker or replica is visible within one poll.
+right after its own writes; the runtime's background loop polls the epoch
+(`KEYGATE_CACHE_POLL_INTERVAL`, default 1 s), so another process's write is seen within one poll.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
-
-log = logging.getLogger("keygate.cache")
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -78,27 +74,3 @@ class StateCache:
         self.credentials.clear()
         for listener in self._listeners:
             listener()
-
-    async def poll(
-        self,
-        read_epoch: Callable[[], Awaitable[int]],
-        interval: float,
-        flush_uses: Callable[[], Awaitable[None]],
-    ) -> None:
-        """Run forever: drop the cache when another process wrote; flush key-use times."""
-        ticks = 0
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                epoch = await read_epoch()
-                if epoch != self.epoch:
-                    self.epoch = epoch
-                    self.clear()
-                ticks += 1
-                if ticks * interval >= 30:
-                    ticks = 0
-                    await flush_uses()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep polling through a database outage
-                log.warning("cache epoch poll failed", exc_info=True)

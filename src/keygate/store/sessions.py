@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from keygate.store.database import Database
@@ -54,3 +54,11 @@ class SessionRepository:
             return await session.scalar(
                 select(ConnectSession).where(ConnectSession.state_hash == state_hash)
             )
+
+    async def purge_expired(self) -> int:
+        """Forget sessions past their expiry (their tokens are refused by age anyway)."""
+        async with self._db.sessions() as session, session.begin():
+            result = await session.execute(
+                delete(ConnectSession).where(ConnectSession.expires_at < utcnow())
+            )
+        return int(getattr(result, "rowcount", 0) or 0)

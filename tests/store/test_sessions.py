@@ -1,0 +1,31 @@
+"""Connect sessions: single use decided by the database, expired ones purged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from keygate.store.schema import utcnow
+from keygate.store.sessions import SessionRepository
+from tests.support.harness import KeygateHarness, Tenant
+
+
+def test_spend_is_single_use_and_purge_forgets_expired(
+    keygate: KeygateHarness, tenant: Tenant
+) -> None:
+    conn = tenant.http.post("/connections", json={"app": "klaviyo"}).json()["connection"]
+    sessions = SessionRepository(keygate.runtime.db)
+
+    async def scenario() -> tuple[bool, bool, bool, int, bool, bool]:
+        past, future = utcnow() - timedelta(seconds=5), utcnow() + timedelta(hours=1)
+        first = await sessions.spend("aa" * 8, conn["connection_id"], past)
+        again = await sessions.spend("aa" * 8, conn["connection_id"], past)
+        live = await sessions.spend("bb" * 8, conn["connection_id"], future)
+        purged = await sessions.purge_expired()
+        return (first, again, live, purged, await sessions.is_spent("aa" * 8),
+                await sessions.is_spent("bb" * 8))
+
+    first, again, live, purged, old_kept, live_kept = keygate.run(scenario())
+    assert (first, again, live) == (True, False, True)
+    assert purged >= 1
+    assert old_kept is False
+    assert live_kept is True
