@@ -92,8 +92,12 @@ def run_snippet(snippet: str, base_url: str, key: str, **values: str) -> Any:
         code = code.replace(host, base_url)
     env = {**os.environ, "MATON_API_KEY": key}
     done = subprocess.run(
-        [sys.executable, "-c", PRELUDE + code], env=env, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, "-c", PRELUDE + code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -109,7 +113,8 @@ def test_constant_contact_seed(sandboxed: SandboxedKeygate) -> None:
     assert listed["connections"][0]["status"] == "ACTIVE"
 
     created = run_snippet(CREATE, base, key, app="constant-contact")["connection"]
-    assert created["status"] == "PENDING" and created["app"] == "constant-contact"
+    assert created["status"] == "PENDING"
+    assert created["app"] == "constant-contact"
     assert created["url"].startswith(f"{base}/connect?session_token=")
 
     got = run_snippet(GET, base, key, connection_id=created["connection_id"])["connection"]
@@ -133,9 +138,10 @@ def test_klaviyo_seed(sandboxed: SandboxedKeygate) -> None:
     assert [c["connection_id"] for c in listed["connections"]] == [active_id]
     created = run_snippet(CREATE, base, key, app="klaviyo")["connection"]
     assert created["status"] == "PENDING"
-    assert run_snippet(GET, base, key, connection_id=created["connection_id"])["connection"][
-        "app"
-    ] == "klaviyo"
+    assert (
+        run_snippet(GET, base, key, connection_id=created["connection_id"])["connection"]["app"]
+        == "klaviyo"
+    )
 
     made = run_snippet(KLAVIYO_CREATE_PROFILE, base, key)
     profile_id = made["data"]["id"]

@@ -13,11 +13,21 @@ from tests.gateway.test_errors import assert_error
 from tests.support.harness import KeygateHarness, Tenant
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-FIELDS = {"connection_id", "status", "creation_time", "last_updated_time", "url", "app",
-          "method", "metadata"}
+FIELDS = {
+    "connection_id",
+    "status",
+    "creation_time",
+    "last_updated_time",
+    "url",
+    "app",
+    "method",
+    "metadata",
+}
 
 
-def test_create_returns_pending_connection_with_url(keygate: KeygateHarness, tenant: Tenant) -> None:
+def test_create_returns_pending_connection_with_url(
+    keygate: KeygateHarness, tenant: Tenant
+) -> None:
     response = tenant.http.post("/connections", json={"app": "klaviyo", "metadata": {"team": "a"}})
     assert response.status_code == 201
     conn = response.json()["connection"]
@@ -26,9 +36,11 @@ def test_create_returns_pending_connection_with_url(keygate: KeygateHarness, ten
     assert conn["app"] == "klaviyo"
     assert conn["method"] == "OAUTH2"  # the app's first method
     assert conn["metadata"] == {"team": "a"}
-    assert ISO.match(conn["creation_time"]) and ISO.match(conn["last_updated_time"])
+    assert ISO.match(conn["creation_time"])
+    assert ISO.match(conn["last_updated_time"])
     url = urlsplit(conn["url"])
-    assert f"{url.scheme}://{url.netloc}" == keygate.url and url.path == "/connect"
+    assert f"{url.scheme}://{url.netloc}" == keygate.url
+    assert url.path == "/connect"
     assert parse_qs(url.query)["session_token"][0]
 
 
@@ -56,8 +68,9 @@ def test_create_rejects_bad_bodies(tenant: Tenant, body: object, status: int, co
 
 
 def test_create_rejects_invalid_json_and_oversize(keygate: KeygateHarness, tenant: Tenant) -> None:
-    bad = tenant.http.post("/connections", content=b'{"app": "klaviyo",', headers={
-        "Content-Type": "application/json"})
+    bad = tenant.http.post(
+        "/connections", content=b'{"app": "klaviyo",', headers={"Content-Type": "application/json"}
+    )
     error = assert_error(bad, 400, "invalid_request")
     assert "JSON" in str(error["message"])
     huge = b'{"app": "klaviyo", "metadata": {"x": "' + b"a" * (2 * 1024 * 1024) + b'"}}'
@@ -83,10 +96,14 @@ def test_other_workspace_is_invisible(keygate: KeygateHarness, tenant: Tenant) -
     other = keygate.tenant()
     try:
         theirs = other.http.post("/connections", json={"app": "klaviyo"}).json()["connection"]
-        assert_error(tenant.http.get(f"/connections/{theirs['connection_id']}"), 404,
-                     "connection_not_found")
-        assert_error(tenant.http.delete(f"/connections/{theirs['connection_id']}"), 404,
-                     "connection_not_found")
+        assert_error(
+            tenant.http.get(f"/connections/{theirs['connection_id']}"), 404, "connection_not_found"
+        )
+        assert_error(
+            tenant.http.delete(f"/connections/{theirs['connection_id']}"),
+            404,
+            "connection_not_found",
+        )
         assert tenant.http.get("/connections").json()["connections"] == []
         assert other.http.get(f"/connections/{theirs['connection_id']}").status_code == 200
     finally:
@@ -118,7 +135,9 @@ def test_list_filters_and_order(keygate: KeygateHarness, tenant: Tenant) -> None
 
 def test_list_pagination(tenant: Tenant) -> None:
     made = [
-        tenant.http.post("/connections", json={"app": "klaviyo"}).json()["connection"]["connection_id"]
+        tenant.http.post("/connections", json={"app": "klaviyo"}).json()["connection"][
+            "connection_id"
+        ]
         for _ in range(5)
     ]
     seen: list[str] = []
@@ -138,8 +157,17 @@ def test_list_pagination(tenant: Tenant) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["?limit=0", "?limit=1001", "?limit=abc", "?status=DELETED", "?status=nope", "?method=X",
-     "?app=nope", "?cursor=%%%", "?cursor=Zm9v"],
+    [
+        "?limit=0",
+        "?limit=1001",
+        "?limit=abc",
+        "?status=DELETED",
+        "?status=nope",
+        "?method=X",
+        "?app=nope",
+        "?cursor=%%%",
+        "?cursor=Zm9v",
+    ],
 )
 def test_list_rejects_bad_parameters(tenant: Tenant, query: str) -> None:
     response = tenant.http.get(f"/connections{query}")
@@ -149,9 +177,13 @@ def test_list_rejects_bad_parameters(tenant: Tenant, query: str) -> None:
 
 def test_control_plane_requires_a_key(keygate: KeygateHarness) -> None:
     with httpx.Client(base_url=keygate.url) as anonymous:
-        for method, path in [("GET", "/connections"), ("POST", "/connections"),
-                             ("GET", "/connections/x"), ("DELETE", "/connections/x"),
-                             ("GET", "/apps")]:
+        for method, path in [
+            ("GET", "/connections"),
+            ("POST", "/connections"),
+            ("GET", "/connections/x"),
+            ("DELETE", "/connections/x"),
+            ("GET", "/apps"),
+        ]:
             assert_error(anonymous.request(method, path), 401, "invalid_api_key")
 
 

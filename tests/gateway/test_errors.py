@@ -68,9 +68,7 @@ def test_oldest_active_is_the_default(keygate: KeygateHarness, tenant: Tenant) -
     for header in ("Maton-Connection", "Keygate-Connection"):
         chosen = tenant.http.get("/klaviyo/api/profiles", headers={header: second.id})
         assert chosen.headers["keygate-connection"] == second.id
-        assert ["Bearer second"] == [
-            v for k, v in chosen.json()["headers"] if k == "authorization"
-        ]
+        assert [v for k, v in chosen.json()["headers"] if k == "authorization"] == ["Bearer second"]
 
 
 @pytest.mark.parametrize("bad_id", ["00000000-0000-4000-8000-000000000000", "not-a-uuid"])
@@ -115,9 +113,35 @@ def test_declared_body_over_limit_gives_413(keygate: KeygateHarness, tenant: Ten
     limit = keygate.settings.max_request_body
     # Only the header is sent: Keygate must refuse before reading (or forwarding) any body.
     status, headers, body = raw_request(
-        keygate.port, b"/klaviyo/api/profiles",
-        {"Authorization": f"Bearer {tenant.key}", "Content-Length": str(limit + 1)}, b"POST",
+        keygate.port,
+        b"/klaviyo/api/profiles",
+        {"Authorization": f"Bearer {tenant.key}", "Content-Length": str(limit + 1)},
+        b"POST",
     )
     assert status == 413
     assert headers["keygate-error"] == "body_too_large"
     assert error_code(body) == "body_too_large"
+
+
+def test_unreadable_credential_gives_json_500_not_a_trace(
+    keygate: KeygateHarness, tenant: Tenant
+) -> None:
+    conn = keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
+
+    async def corrupt() -> None:
+        from sqlalchemy import update
+
+        from keygate.store.schema import Credential
+
+        async with keygate.runtime.db.write() as session:
+            await session.execute(
+                update(Credential)
+                .where(Credential.connection_id == conn.id)
+                .values(ciphertext="kg1.000000000000.AAAA")
+            )
+
+    keygate.run(corrupt())
+    response = tenant.http.get("/klaviyo/api/profiles", headers={"Maton-Connection": conn.id})
+    error = assert_error(response, 500, "internal_error")
+    assert "X-Request-Id" in str(error["message"])
+    assert response.headers["x-request-id"]

@@ -69,8 +69,13 @@ def test_connection_and_hop_by_hop_headers_are_not_forwarded(
         },
     )
     names = {name for name, _ in recording.seen[-1].headers}
-    for dropped in ("maton-connection", "keygate-connection", "keygate-debug", "x-drop-me",
-                    "proxy-authorization"):
+    for dropped in (
+        "maton-connection",
+        "keygate-connection",
+        "keygate-debug",
+        "x-drop-me",
+        "proxy-authorization",
+    ):
         assert dropped not in names
     assert recording.seen[-1].header("host") == f"127.0.0.1:{keygate_upstream_port(recording)}"
 

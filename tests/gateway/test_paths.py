@@ -6,7 +6,6 @@ import pytest
 
 from keygate.errors import InvalidPath
 from keygate.gateway.paths import check_query
-
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.raw_http import error_code, raw_request
 from tests.support.upstream import RecordingUpstream
@@ -49,13 +48,19 @@ def test_path_attack_refused(
 
 
 def test_every_upstream_request_targets_the_app_host(
-    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream,
+    keygate: KeygateHarness,
+    tenant: Tenant,
+    recording: RecordingUpstream,
     upstream: tuple[RecordingUpstream, object],
 ) -> None:
     keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
     keygate.recorder.urls.clear()
-    for target in [b"/klaviyo/api/profiles", b"/klaviyo/api/lists/ABC/relationships/profiles",
-                   b"/klaviyo/api/a%20b", *ATTACKS]:
+    for target in [
+        b"/klaviyo/api/profiles",
+        b"/klaviyo/api/lists/ABC/relationships/profiles",
+        b"/klaviyo/api/a%20b",
+        *ATTACKS,
+    ]:
         raw_request(keygate.port, target, {"Authorization": f"Bearer {tenant.key}"})
     origin = upstream[1].url  # type: ignore[attr-defined]
     assert len(keygate.recorder.urls) == 3
@@ -68,7 +73,9 @@ def test_encoded_control_characters_in_query_stay_encoded(
     # A percent-encoded newline is a legitimate query value; it travels encoded.
     keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
     status, _, _ = raw_request(
-        keygate.port, b"/klaviyo/api/profiles?note=a%0d%0ab", {"Authorization": f"Bearer {tenant.key}"}
+        keygate.port,
+        b"/klaviyo/api/profiles?note=a%0d%0ab",
+        {"Authorization": f"Bearer {tenant.key}"},
     )
     assert status == 200
     assert recording.seen[-1].query == b"note=a%0d%0ab"

@@ -28,8 +28,12 @@ def limited(
         else f"sqlite+aiosqlite:///{directory / 'keygate.db'}"
     )
     harness = KeygateHarness(
-        directory, url, apps=upstream_overrides(upstream[1].url),
-        rate_limit_per_second=2.0, rate_limit_burst=3, max_request_body=1024 * 1024,
+        directory,
+        url,
+        apps=upstream_overrides(upstream[1].url),
+        rate_limit_per_second=2.0,
+        rate_limit_burst=3,
+        max_request_body=1024 * 1024,
     )
     yield harness
     harness.stop()

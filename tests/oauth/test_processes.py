@@ -36,7 +36,9 @@ def storm(url: str, key: str, connection: str, count: int) -> list[int]:
 
     async def run() -> list[int]:
         async with httpx.AsyncClient(
-            base_url=url, timeout=60, limits=httpx.Limits(max_connections=count),
+            base_url=url,
+            timeout=60,
+            limits=httpx.Limits(max_connections=count),
             headers={"Authorization": f"Bearer {key}", "Maton-Connection": connection},
         ) as client:
             responses = await asyncio.gather(
@@ -48,8 +50,9 @@ def storm(url: str, key: str, connection: str, count: int) -> list[int]:
 
 
 def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None:
-    deployment = Deployment(tmp_path, database_for(tmp_path, "kg_two_workers"), sandbox,
-                            "constant-contact")
+    deployment = Deployment(
+        tmp_path, database_for(tmp_path, "kg_two_workers"), sandbox, "constant-contact"
+    )
     tokens = sandbox.mint_tokens()
     key, conn = deployment.prepare(
         {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
@@ -76,8 +79,9 @@ def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None
 def test_crash_at_each_refresh_step_never_leaves_a_silently_broken_connection(
     tmp_path: Path, sandbox: Sandbox, step: str, expected: int
 ) -> None:
-    deployment = Deployment(tmp_path, database_for(tmp_path, f"kg_crash_{step}"), sandbox,
-                            "constant-contact")
+    deployment = Deployment(
+        tmp_path, database_for(tmp_path, f"kg_crash_{step}"), sandbox, "constant-contact"
+    )
     tokens = sandbox.mint_tokens()
     key, conn = deployment.prepare(
         {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
@@ -86,14 +90,16 @@ def test_crash_at_each_refresh_step_never_leaves_a_silently_broken_connection(
     headers = {"Authorization": f"Bearer {key}", "Maton-Connection": conn}
     doomed = deployment.crashable(step)
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{deployment.url}/constant-contact/v3/account/summary", headers=headers,
-                  timeout=30)
+        httpx.get(
+            f"{deployment.url}/constant-contact/v3/account/summary", headers=headers, timeout=30
+        )
     assert doomed.popen.wait(15) == -signal.SIGKILL
 
     restarted = deployment.serve()
     try:
-        response = httpx.get(f"{deployment.url}/constant-contact/v3/account/summary",
-                             headers=headers, timeout=30)
+        response = httpx.get(
+            f"{deployment.url}/constant-contact/v3/account/summary", headers=headers, timeout=30
+        )
         shown = httpx.get(f"{deployment.url}/connections/{conn}", headers=headers).json()
     finally:
         restarted.stop()

@@ -13,7 +13,10 @@ from tests.gateway.test_errors import assert_error
 from tests.support.harness import Tenant
 from tests.support.sandboxes import Sandbox, SandboxedKeygate
 
-APP_PATH = {"klaviyo": "/klaviyo/api/accounts", "constant-contact": "/constant-contact/v3/account/summary"}
+APP_PATH = {
+    "klaviyo": "/klaviyo/api/accounts",
+    "constant-contact": "/constant-contact/v3/account/summary",
+}
 
 
 @pytest.fixture
@@ -40,7 +43,9 @@ def test_requests_keep_succeeding_across_expiry(env: tuple[SandboxedKeygate, Ten
     deadline = time.monotonic() + 5
     statuses = []
     while time.monotonic() < deadline:
-        statuses.append(tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code)
+        statuses.append(
+            tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code
+        )
         time.sleep(0.2)
     assert set(statuses) == {200}
     # Tokens lived 2 s (refreshed 1 s early) over 5 s: a few refreshes, not one per request.
@@ -62,9 +67,10 @@ def test_concurrent_requests_on_expired_token_share_one_refresh(
     async def storm() -> list[int]:
         limits = httpx.Limits(max_connections=200)
         async with httpx.AsyncClient(
-            base_url=sandboxed.keygate.url, headers={"Authorization": f"Bearer {tenant.key}",
-                                                      "Maton-Connection": conn},
-            limits=limits, timeout=60,
+            base_url=sandboxed.keygate.url,
+            headers={"Authorization": f"Bearer {tenant.key}", "Maton-Connection": conn},
+            limits=limits,
+            timeout=60,
         ) as client:
             responses = await asyncio.gather(*(client.get(APP_PATH[app]) for _ in range(200)))
         return [r.status_code for r in responses]
@@ -107,7 +113,8 @@ def test_reused_rotating_refresh_token_ends_failed_with_424(
     sandboxed, tenant = env
     tokens = sandboxed.cc.mint_tokens()
     conn = sandboxed.keygate.import_connection(
-        tenant, "constant-contact",
+        tenant,
+        "constant-contact",
         {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
         expires_in=-10,
     )
@@ -144,12 +151,17 @@ def test_failing_token_endpoint_gives_503_then_recovers(
     assert retry_after >= 1
     # Within the cooldown Keygate does not call the provider again.
     for _ in range(5):
-        assert tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code == 503
+        assert (
+            tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code
+            == 503
+        )
     assert token_requests(sandboxed.klaviyo) - before == 1
     assert tenant.http.get(f"/connections/{conn}").json()["connection"]["status"] == "ACTIVE"
     sandboxed.klaviyo.admin("faults", {"token_endpoint": "ok"})
     time.sleep(retry_after + 0.2)
-    assert tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code == 200
+    assert (
+        tenant.http.get(APP_PATH["klaviyo"], headers={"Maton-Connection": conn}).status_code == 200
+    )
 
 
 def test_backoff_grows_while_the_endpoint_stays_down(env: tuple[SandboxedKeygate, Tenant]) -> None:
@@ -169,7 +181,8 @@ def test_delete_revokes_at_the_provider(env: tuple[SandboxedKeygate, Tenant]) ->
     sandboxed, tenant = env
     tokens = sandboxed.klaviyo.mint_tokens()
     conn = sandboxed.keygate.import_connection(
-        tenant, "klaviyo",
+        tenant,
+        "klaviyo",
         {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
     )
     before = sandboxed.klaviyo.admin("stats")["revoke_calls"]

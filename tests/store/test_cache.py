@@ -11,7 +11,8 @@ def test_bounded_map_evicts_oldest() -> None:
     cache.put("b", 2)
     cache.put("c", 3)
     assert is_missing(cache.get("a"))
-    assert cache.get("b") == 2 and cache.get("c") == 3
+    assert cache.get("b") == 2
+    assert cache.get("c") == 3
     assert len(cache) == 2
 
 

@@ -21,8 +21,14 @@ def test_spend_is_single_use_and_purge_forgets_expired(
         again = await sessions.spend("aa" * 8, conn["connection_id"], past)
         live = await sessions.spend("bb" * 8, conn["connection_id"], future)
         purged = await sessions.purge_expired()
-        return (first, again, live, purged, await sessions.is_spent("aa" * 8),
-                await sessions.is_spent("bb" * 8))
+        return (
+            first,
+            again,
+            live,
+            purged,
+            await sessions.is_spent("aa" * 8),
+            await sessions.is_spent("bb" * 8),
+        )
 
     first, again, live, purged, old_kept, live_kept = keygate.run(scenario())
     assert (first, again, live) == (True, False, True)

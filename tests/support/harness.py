@@ -105,7 +105,9 @@ class KeygateHarness:
         """A fresh workspace and key, isolated from every other test's."""
 
         async def make() -> tuple[str, str]:
-            ws = await self.runtime.keys.ensure_workspace(f"ws-{next(_names)}-{uuid.uuid4().hex[:6]}")
+            ws = await self.runtime.keys.ensure_workspace(
+                f"ws-{next(_names)}-{uuid.uuid4().hex[:6]}"
+            )
             key, _ = await self.runtime.keys.create_key(ws.id, "test")
             return ws.id, key
 
@@ -116,7 +118,11 @@ class KeygateHarness:
         return Tenant(workspace_id, key, client)
 
     def import_connection(
-        self, tenant: Tenant, app: str, values: dict[str, str], method: str = "OAUTH2",
+        self,
+        tenant: Tenant,
+        app: str,
+        values: dict[str, str],
+        method: str = "OAUTH2",
         expires_in: int | None = None,
     ) -> ConnectionRecord:
         """An ACTIVE connection holding the given credential values."""

@@ -62,7 +62,9 @@ class Deployment:
     def settings(self) -> Settings:
         """The same settings, for preparing the store in-process."""
         return Settings(
-            data_dir=self.data_dir, database_url=self.database_url, public_url=self.url,
+            data_dir=self.data_dir,
+            database_url=self.database_url,
+            public_url=self.url,
             encryption_key=SecretStr(self.encryption_key),
         )
 
@@ -88,7 +90,10 @@ class Deployment:
         log = self.data_dir / f"process-{time.monotonic_ns()}.log"
         handle = log.open("wb")
         popen = subprocess.Popen(
-            argv, cwd=ROOT, env={**self.env(), **(extra_env or {})}, stdout=handle,
+            argv,
+            cwd=ROOT,
+            env={**self.env(), **(extra_env or {})},
+            stdout=handle,
             stderr=subprocess.STDOUT,
         )
         process = Process(popen, log)
@@ -112,8 +117,19 @@ class Deployment:
 
     def crashable(self, crash_at: str) -> Process:
         """A single uvicorn process that SIGKILLs itself at a refresh step."""
-        argv = [sys.executable, "-m", "uvicorn", "--factory", "tests.support.crash_app:create",
-                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "tests.support.crash_app:create",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
         return self.start(argv, {"KEYGATE_TEST_CRASH_AT": crash_at})
 
 

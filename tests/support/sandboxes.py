@@ -61,12 +61,17 @@ def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
     """Point the seed apps' API and OAuth URLs at the sandboxes, with the registered client."""
     return {
         "klaviyo": AppOverride(
-            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, base_url=klaviyo.url,
-            authorize_url=f"{klaviyo.url}/oauth/authorize", token_url=f"{klaviyo.url}/oauth/token",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            base_url=klaviyo.url,
+            authorize_url=f"{klaviyo.url}/oauth/authorize",
+            token_url=f"{klaviyo.url}/oauth/token",
             revoke_url=f"{klaviyo.url}/oauth/revoke",
         ),
         "constant-contact": AppOverride(
-            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, base_url=cc.url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            base_url=cc.url,
             authorize_url=f"{cc.url}/oauth2/default/v1/authorize",
             token_url=f"{cc.url}/oauth2/default/v1/token",
         ),
@@ -82,7 +87,10 @@ class SandboxedKeygate:
         self.klaviyo = start_sandbox("klaviyo", callback)
         self.cc = start_sandbox("constant-contact", callback)
         self.keygate = KeygateHarness(
-            data_dir, database_url, port=port, apps=sandbox_overrides(self.klaviyo, self.cc),
+            data_dir,
+            database_url,
+            port=port,
+            apps=sandbox_overrides(self.klaviyo, self.cc),
             **settings,
         )
 

@@ -42,8 +42,14 @@ class ServerThread:
         self.url = f"http://127.0.0.1:{self.port}"
         self._capture = _LoopCapture(app)
         config = uvicorn.Config(
-            self._capture, host="127.0.0.1", port=self.port, log_level="warning",
-            lifespan=lifespan, loop="asyncio", http="h11", timeout_keep_alive=30,
+            self._capture,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan=lifespan,
+            loop="asyncio",
+            http="h11",
+            timeout_keep_alive=30,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-
 VALID_PRIVATE_KEY = "pk_valid_key_123"
 
 
@@ -66,8 +65,17 @@ class RecordingUpstream:
         if path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             body = orjson.dumps({"errors": [{"status": code, "detail": "from upstream"}]})
-            await self._send(send, code, body, [(b"x-upstream", b"yes"), (b"retry-after", b"7"),
-                                                (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")])
+            await self._send(
+                send,
+                code,
+                body,
+                [
+                    (b"x-upstream", b"yes"),
+                    (b"retry-after", b"7"),
+                    (b"set-cookie", b"a=1"),
+                    (b"set-cookie", b"b=2"),
+                ],
+            )
         elif path.startswith("/download/"):
             await self._download(send, int(path.rsplit("/", 1)[1]))
         elif path == "/api/accounts":
@@ -89,16 +97,21 @@ class RecordingUpstream:
 
     @staticmethod
     async def _send(send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()), *extra]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *extra,
+        ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
     async def _download(send: Any, size: int) -> None:
         chunk = b"k" * 65536
-        headers = [(b"content-type", b"application/octet-stream"),
-                   (b"content-length", str(size).encode())]
+        headers = [
+            (b"content-type", b"application/octet-stream"),
+            (b"content-length", str(size).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         left = size
         while left > 0:
