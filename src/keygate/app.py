@@ -72,6 +72,11 @@ def build_control_app() -> FastAPI:
             return _error_response(BadRequest(str(exc.detail)))
         return _error_response(KeygateError(str(exc.detail)))
 
+    @api.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("control-plane request failed", exc_info=exc)
+        return _error_response(KeygateError())
+
     for router in (connections.router, apps.router, pages.router, oauth_flow.router, ops_router):
         api.include_router(router)
     return api

@@ -15,7 +15,9 @@ class KeygateError(Exception):
 
     code: ClassVar[str] = "internal_error"
     status: ClassVar[int] = 500
-    default_message: ClassVar[str] = "Internal error."
+    default_message: ClassVar[str] = (
+        "Keygate hit an internal error; the X-Request-Id of this response is in its log."
+    )
 
     def __init__(
         self,

@@ -111,6 +111,12 @@ class Gateway:
             await self._send_error(send, error, request_id, connection_id)
         except ClientDisconnected:
             status = 499
+        except Exception:
+            # A bug or an outage (database, decryption): say so in JSON, log it once, with no
+            # request data beyond the id.
+            access_log.exception("gateway request %s failed", request_id)
+            status = 500
+            await self._send_error(send, KeygateError(), request_id, connection_id)
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.observe(app_name, status, elapsed)
