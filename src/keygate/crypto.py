@@ -113,7 +113,10 @@ class Cipher:
             raise DecryptionError("malformed ciphertext") from exc
         if prefix != _PREFIX or kid not in self._keys:
             raise DecryptionError(f"ciphertext made with an unknown key id {kid!r}")
-        raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+        try:
+            raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise DecryptionError("malformed ciphertext") from exc
         try:
             return self._keys[kid].decrypt(
                 raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound_to.encode()

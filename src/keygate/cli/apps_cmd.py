@@ -10,7 +10,7 @@ import typer
 from keygate.catalog.loader import ConfiguredApp, configure_app
 from keygate.cli.context import run
 from keygate.cli.output import emit_json, emit_table, fail
-from keygate.control.apps import app_view
+from keygate.control.views import app_view
 from keygate.runtime import Runtime
 
 app = typer.Typer(help="The provider catalog and per-app operator settings.", no_args_is_help=True)

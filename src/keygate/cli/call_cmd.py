@@ -28,7 +28,7 @@ def call(
 ) -> None:
     """Send METHOD /APP/PATH through the gateway with KEYGATE_API_KEY and print the answer."""
     settings = load_settings()
-    if settings.api_key is None:
+    if settings.api_key is None or not settings.api_key.get_secret_value().strip():
         fail("set KEYGATE_API_KEY to a Keygate API key (keygate keys create prints one)")
     headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
     for item in header or []:

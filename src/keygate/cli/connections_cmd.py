@@ -69,12 +69,38 @@ def list_connections(
 def create(
     app_name: Annotated[str, typer.Argument(metavar="APP")],
     method: Annotated[str | None, typer.Option(help="OAUTH2, API_KEY or BASIC.")] = None,
+    device: Annotated[
+        bool,
+        typer.Option(
+            "--device",
+            help="Authorize here with the device flow: show a code to enter in any browser, "
+            "then wait until it is approved (for headless servers).",
+        ),
+    ] = False,
     workspace_name: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create a PENDING connection and print its connect url."""
+    """Create a PENDING connection and print its connect url (or authorize it with --device)."""
+    from keygate.connect.device_flow import DeviceFlowFailed, authorize_device
+    from keygate.oauth.device import DeviceAuthorization
 
-    async def _create(rt: Runtime) -> dict[str, Any]:
+    def show_code(grant: DeviceAuthorization) -> None:
+        # With --json, stdout carries only the final JSON; the person reads stderr.
+        typer.echo(
+            f"To authorize {app_name}, open {grant.verification_uri} and enter the code: "
+            f"{grant.user_code}",
+            err=json_out,
+        )
+        if grant.verification_uri_complete:
+            typer.echo(f"(or open {grant.verification_uri_complete})", err=json_out)
+        minutes = max(1, grant.expires_in // 60)
+        typer.echo(
+            f"Waiting for approval (checking every {grant.interval} s, "
+            f"the code expires in {minutes} min)...",
+            err=json_out,
+        )
+
+    async def _create(rt: Runtime) -> tuple[dict[str, Any], str | None]:
         ws = await workspace(rt, workspace_name)
         configured = rt.apps.get(app_name)
         if configured is None:
@@ -85,12 +111,38 @@ def create(
             raise ConfigurationError("--method must be OAUTH2, API_KEY or BASIC") from None
         if configured.spec.method(chosen) is None:
             raise ConfigurationError(f"{app_name} does not support {chosen.value}")
+        if device:
+            oauth = configured.oauth()
+            if chosen is not Method.OAUTH2 or oauth is None:
+                raise ConfigurationError("--device needs an OAUTH2 connection")
+            if oauth.device_authorization_url is None:
+                raise ConfigurationError(f"{app_name} has no device authorization endpoint")
+            if not configured.client_id:
+                raise ConfigurationError(
+                    f"no OAuth client for {app_name}; run: keygate apps configure {app_name} "
+                    "--client-id … --client-secret …"
+                )
         record = await rt.connections.create(ws.id, app_name, chosen.value, {})
-        return _view(rt, record)
+        if not device:
+            return _view(rt, record), None
+        if not json_out:
+            typer.echo(f"Created {record.id} (PENDING).")
+        try:
+            record = await authorize_device(rt, record, show_code)
+        except DeviceFlowFailed as failed:
+            latest = await rt.connections.get(record.id)
+            return _view(rt, latest or record), str(failed)
+        return _view(rt, record), None
 
-    view = run(_create)
+    view, failure = run(_create)
     if json_out:
         emit_json({"connection": view})
+    if failure is not None:
+        fail(f"{view['connection_id']} was not authorized: {failure}")
+    if json_out:
+        return
+    if device:
+        typer.echo(f"Connected: {view['connection_id']} ({app_name}) is ACTIVE.")
         return
     typer.echo(f"Created {view['connection_id']} (PENDING). Open this link to authorize it:")
     typer.echo(view["url"])

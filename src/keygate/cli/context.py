@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from keygate.crypto import DecryptionError
 from keygate.errors import ConfigurationError, KeygateError
 from keygate.runtime import Runtime
@@ -21,6 +23,12 @@ def load_settings() -> Settings:
     """Settings from KEYGATE_* variables, or a one-line error."""
     try:
         return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KEYGATE_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        fail(f"invalid settings: {problems}")
     except Exception as exc:
         fail(f"invalid settings: {exc}")
 

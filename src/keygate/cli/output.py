@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -32,5 +33,8 @@ def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error and exit non-zero."""
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # One line whatever the message holds (YAML or validation errors span lines) and however
+    # narrow the terminal; escaped so brackets in the message are not taken for markup.
+    line = " ".join(message.split())
+    errors.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -6,22 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from keygate.catalog.loader import ConfiguredApp
 from keygate.control.auth import CallerDep, RuntimeDep
+from keygate.control.views import app_view
 from keygate.errors import UnknownAppError
 
 router = APIRouter(tags=["apps"])
-
-
-def app_view(app: ConfiguredApp) -> dict[str, Any]:
-    """The contract's app object."""
-    return {
-        "app": app.name,
-        "display_name": app.spec.display_name,
-        "methods": app.spec.method_names,
-        "docs_url": str(app.spec.docs_url),
-        "base_url": app.base_url,
-    }
 
 
 @router.get("/apps", summary="List the apps")

@@ -7,6 +7,7 @@ import binascii
 from datetime import datetime
 from typing import Any
 
+from keygate.catalog.loader import ConfiguredApp
 from keygate.connect.tokens import mint
 from keygate.crypto import Cipher
 from keygate.errors import InvalidCursor
@@ -56,3 +57,14 @@ def decode_cursor(cursor: str) -> int:
     if not text.startswith("c") or not text[1:].isdigit():
         raise InvalidCursor
     return int(text[1:])
+
+
+def app_view(app: ConfiguredApp) -> dict[str, Any]:
+    """The contract's app object."""
+    return {
+        "app": app.name,
+        "display_name": app.spec.display_name,
+        "methods": app.spec.method_names,
+        "docs_url": str(app.spec.docs_url),
+        "base_url": app.base_url,
+    }

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -52,7 +50,9 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def _alembic_config(connection: SyncConnection) -> Config:
+def _alembic_config(connection: SyncConnection) -> Any:
+    from alembic.config import Config  # imported on use: the CLI's other commands skip it
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -60,6 +60,8 @@ def _alembic_config(connection: SyncConnection) -> Config:
 
 
 def _upgrade(connection: SyncConnection) -> None:
+    from alembic import command
+
     command.upgrade(_alembic_config(connection), "head")
 
 

@@ -1,0 +1,139 @@
+"""The `keygate` command run as an operator runs it: a subprocess with KEYGATE_* variables."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from keygate.crypto import Cipher, parse_key
+from tests.support.stored import stored_bytes
+
+KEYGATE = Path(sys.executable).parent / "keygate"
+PG_URL = os.environ.get("KEYGATE_TEST_DATABASE_URL")
+_databases = itertools.count()
+
+
+async def _create_postgres_database(url: str, name: str) -> str:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@dataclass
+class Cli:
+    """One Keygate installation (data dir and database) driven through its command line."""
+
+    data_dir: Path
+    database_url: str | None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("KEYGATE_")}
+        base.update({"KEYGATE_DATA_DIR": str(self.data_dir), "COLUMNS": "200"})
+        if self.database_url:
+            base["KEYGATE_DATABASE_URL"] = self.database_url
+        self.env = {**base, **self.env}
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL the CLI uses: the configured one, else the SQLite file in the data dir."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'keygate.db'}"
+
+    def run(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `keygate ARGS…` to completion."""
+        return subprocess.run(
+            [str(KEYGATE), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            timeout=60,
+            check=False,
+        )
+
+    def parallel(self, *commands: tuple[str, ...]) -> list[subprocess.CompletedProcess[str]]:
+        """Run independent commands at the same time (each CLI start costs a second)."""
+        with ThreadPoolExecutor(len(commands)) as pool:
+            return list(pool.map(lambda args: self.run(*args), commands))
+
+    def ok(self, *args: str, **kwargs: Any) -> str:
+        """Run a command that must succeed; its stdout."""
+        done = self.run(*args, **kwargs)
+        assert done.returncode == 0, f"keygate {' '.join(args)} failed: {done.stderr}"
+        assert "Traceback" not in done.stderr
+        return done.stdout
+
+    def json(self, *args: str, **kwargs: Any) -> Any:
+        """Run a command with --json; its parsed output."""
+        return orjson.loads(self.ok(*args, "--json", **kwargs))
+
+    def fails(self, *args: str, **kwargs: Any) -> str:
+        """Run a command that must fail with one error line on stderr; that line."""
+        done = self.run(*args, **kwargs)
+        return assert_one_line_error(done)
+
+    def stored(self) -> bytes:
+        """Everything the database holds, as bytes."""
+        return stored_bytes(self.resolved_database_url)
+
+    def cipher(self) -> Cipher:
+        """The installation's credential cipher, from its key file."""
+        return Cipher(parse_key((self.data_dir / "encryption.key").read_text(), "key file"))
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """A failed command: non-zero exit, one `error:` line on stderr, no traceback."""
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def make_cli(tmp_path: Path) -> Callable[..., Cli]:
+    """Makes fresh installations (own data dir; own PostgreSQL database on PostgreSQL runs)."""
+
+    def make(**env: str) -> Cli:
+        directory = tmp_path / f"keygate-{uuid.uuid4().hex[:8]}"
+        url = None
+        if PG_URL:
+            name = f"keygate_cli_{os.getpid()}_{next(_databases)}"
+            url = asyncio.run(_create_postgres_database(PG_URL, name))
+        return Cli(directory, url, env)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, str]:
+    """One initialised installation shared by a module, with its first API key."""
+    directory = tmp_path_factory.mktemp("keygate-cli")
+    url = None
+    if PG_URL:
+        name = f"keygate_cli_{os.getpid()}_{next(_databases)}"
+        url = asyncio.run(_create_postgres_database(PG_URL, name))
+    cli = Cli(directory / "data", url)
+    key = cli.json("init")["key"]
+    assert isinstance(key, str)
+    return cli, key

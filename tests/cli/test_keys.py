@@ -1,0 +1,39 @@
+"""`keygate keys create|list|revoke`: a key is shown once and stored only as its hash."""
+
+from __future__ import annotations
+
+from keygate.crypto import hash_api_key
+from tests.cli.conftest import Cli, assert_one_line_error
+
+
+def test_create_list_revoke(installed: tuple[Cli, str]) -> None:
+    cli, first = installed
+    created = cli.json("keys", "create", "--workspace", "team-b", "--name", "ci")
+    key = created["key"]
+    assert key.startswith("kg_")
+    assert len(key) >= 40
+    assert created["prefix"] == key[:11]
+    assert created["workspace"] == "team-b"
+    assert created["name"] == "ci"
+    assert created["revoked_at"] is None
+
+    stored = cli.stored()
+    assert hash_api_key(key).encode() in stored  # the row is there, so the next check can fail
+    assert key.encode() not in stored
+    assert first.encode() not in stored
+
+    table, unknown = cli.parallel(("keys", "list"), ("keys", "revoke", "kg_nope"))
+    assert created["prefix"] in table.stdout
+    assert "team-b" in table.stdout
+    assert key not in table.stdout
+    assert first not in table.stdout
+    assert "kg_nope" in assert_one_line_error(unknown)
+
+    assert cli.json("keys", "revoke", created["prefix"]) == {
+        "prefix": created["prefix"],
+        "revoked": True,
+    }
+    listed = cli.json("keys", "list", "--workspace", "team-b")["keys"]
+    assert [k["prefix"] for k in listed] == [created["prefix"]]
+    assert listed[0]["revoked_at"] is not None
+    assert key not in str(listed)
