@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import update
 
-from keygate.connect.pages import (
-    ConnectContext,
-    message_page,
-    session_expiry,
-    success_page,
-)
+from keygate.connect.browser_binding import bind_browser, is_bound
+from keygate.connect.pages import ConnectContext, message_page, success_page
 from keygate.control.auth import RuntimeDep
 from keygate.oauth.protocol import (
     TokenResponseError,
@@ -36,6 +33,9 @@ from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate.connect")
 router = APIRouter(include_in_schema=False)
+
+AUTHORIZATION_WINDOW = timedelta(minutes=15)
+"""How long a person has at the provider after pressing Continue (sign-in, consent)."""
 
 
 def redirect_uri(runtime: Runtime) -> str:
@@ -67,10 +67,12 @@ async def start_authorization(request: Request, runtime: Runtime, ctx: ConnectCo
         if verifier
         else None
     )
+    # The pending authorization gets its own window from now: a link opened a minute before
+    # it expires must still let the person sign in at the provider and come back.
     spent = await SessionRepository(runtime.db).spend(
         ctx.token.nonce,
         ctx.connection.id,
-        session_expiry(runtime, ctx.token),
+        utcnow() + AUTHORIZATION_WINDOW,
         state_hash=state_digest(state),
         verifier_ciphertext=sealed,
     )
@@ -88,7 +90,19 @@ async def start_authorization(request: Request, runtime: Runtime, ctx: ConnectCo
         code_challenge=s256_challenge(verifier) if verifier else None,
         extra=oauth.authorize_params,
     )
-    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+    response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+    bind_browser(
+        response,
+        runtime.cipher,
+        state,
+        secure=_secure(runtime),
+        max_age=int(AUTHORIZATION_WINDOW.total_seconds()),
+    )
+    return response
+
+
+def _secure(runtime: Runtime) -> bool:
+    return runtime.settings.public_url.startswith("https://")
 
 
 async def _claim(runtime: Runtime, state: str) -> ConnectSession | None:
@@ -109,56 +123,71 @@ async def _claim(runtime: Runtime, state: str) -> ConnectSession | None:
     return await SessionRepository(runtime.db).by_state(digest) if claimed else None
 
 
+def _refused(request: Request, heading: str, message: str) -> Response:
+    return message_page(request, 400, heading, message)
+
+
 @router.get("/oauth/callback")
 async def oauth_callback(request: Request, runtime: RuntimeDep) -> Response:
     """The provider sends the person back here with a code (or an error) and our state."""
-    params = request.query_params
-    state = params.get("state")
+    state = request.query_params.get("state")
     if not state or len(state) > 256:
-        return message_page(
+        return _refused(
             request,
-            400,
             "Missing authorization state",
             "This page is only reached from a provider's consent screen. Start again from the "
             "connect link.",
         )
+    # Checked before claiming: a foreign state must not spend or change anyone's session.
+    if not is_bound(request, runtime.cipher, state):
+        return _refused(
+            request,
+            "This authorization did not start in this browser",
+            "Keygate only accepts the answer of a provider in the browser that opened the "
+            "connect link. Start again from a fresh connect link (GET /connections/{id} "
+            "returns one).",
+        )
     pending = await _claim(runtime, state)
     if pending is None:
-        return message_page(
+        return _refused(
             request,
-            400,
             "This authorization is not valid",
             "It was already completed, has expired, or did not start here. Start again from a "
             "fresh connect link (GET /connections/{id} returns one).",
         )
+    # The binding cookie is left to expire: a reload of this page then says "already
+    # completed" rather than "not this browser".
+    return await _complete(request, runtime, pending)
+
+
+async def _fail(runtime: Runtime, connection_id: str, error: str, message: str) -> None:
+    await runtime.connections.set_status(
+        connection_id, Status.FAILED, f"oauth_{error}"[:64], message[:1000]
+    )
+
+
+async def _complete(request: Request, runtime: Runtime, pending: ConnectSession) -> Response:
+    """Finish a claimed authorization: record a refusal, or exchange the code and activate."""
+    params = request.query_params
     connection = await runtime.connections.get(pending.connection_id)
     app = runtime.apps.get(connection.app) if connection else None
     oauth = app.oauth() if app else None
     if connection is None or app is None or oauth is None:
         return message_page(request, 404, "This connection no longer exists", "It was deleted.")
-
+    name = app.spec.display_name
     error = params.get("error")
     if error:
-        reason = params.get("error_description") or error
-        await runtime.connections.set_status(
-            connection.id,
-            Status.FAILED,
-            f"oauth_{error}"[:64],
-            f"{app.spec.display_name} refused the authorization: {reason}"[:1000],
-        )
+        reason = (params.get("error_description") or error)[:500]
+        await _fail(runtime, connection.id, error, f"{name} refused the authorization: {reason}")
         return message_page(
-            request,
-            400,
-            f"{app.spec.display_name} did not authorize Keygate",
-            f"{app.spec.display_name} said: {reason}",
+            request, 400, f"{name} did not authorize Keygate", f"{name} said: {reason}"
         )
     code = params.get("code")
     if not code:
-        return message_page(
+        return _refused(
             request,
-            400,
             "No authorization code",
-            f"{app.spec.display_name} sent no code back. Start again from a fresh connect link.",
+            f"{name} sent no code back. Start again from a fresh connect link.",
         )
     verifier = (
         runtime.cipher.decrypt(
@@ -181,21 +210,17 @@ async def oauth_callback(request: Request, runtime: RuntimeDep) -> Response:
         return message_page(
             request,
             502,
-            f"{app.spec.display_name} is not answering",
+            f"{name} is not answering",
             "Keygate could not finish the authorization. Start again from a fresh connect link.",
         )
     except TokenResponseError as exc:
-        await runtime.connections.set_status(
-            connection.id,
-            Status.FAILED,
-            f"oauth_{exc.error}"[:64],
-            f"{app.spec.display_name} refused the code exchange: {exc.description or exc.error}",
+        reason = (exc.description or exc.error)[:500]
+        await _fail(
+            runtime, connection.id, exc.error, f"{name} refused the code exchange: {reason}"
         )
         return message_page(
-            request,
-            400,
-            f"{app.spec.display_name} did not authorize Keygate",
-            f"{app.spec.display_name} said: {exc.description or exc.error}",
+            request, 400, f"{name} did not authorize Keygate", f"{name} said: {reason}"
         )
     await runtime.connections.activate(connection.id, tokens.stored_values(), tokens.expires_at)
+    log.info("connection %s (%s) authorized", connection.id, app.name)
     return success_page(request, app)
