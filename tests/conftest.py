@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import PG_URL, fresh_database
 from tests.support.harness import KeygateHarness, Tenant, upstream_overrides
 from tests.support.sandboxes import SandboxedKeygate
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
-
-PG_URL = os.environ.get("KEYGATE_TEST_DATABASE_URL")
 
 
 def pytest_report_header() -> str:
@@ -70,23 +68,11 @@ def keygate(
 def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxedKeygate]:
     """Keygate wired to the Klaviyo and Constant Contact sandboxes."""
     directory = tmp_path_factory.mktemp("keygate-sandboxed")
-    if PG_URL:
-        # One PostgreSQL database per run: give this Keygate its own schema-less twin.
-        url = asyncio.run(_twin_postgres(PG_URL, "keygate_sandboxed"))
-    else:
-        url = f"sqlite+aiosqlite:///{directory / 'keygate.db'}"
-    made = SandboxedKeygate(directory, url, refresh_margin_seconds=1)
+    made = SandboxedKeygate(
+        directory, fresh_database(directory, "keygate_sandboxed"), refresh_margin_seconds=1
+    )
     yield made
     made.stop()
-
-
-async def _twin_postgres(url: str, name: str) -> str:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture

@@ -16,24 +16,13 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from keygate.crypto import Cipher, parse_key
+from tests.support.databases import PG_URL, create_postgres_database
 from tests.support.stored import stored_bytes
 
 KEYGATE = Path(sys.executable).parent / "keygate"
-PG_URL = os.environ.get("KEYGATE_TEST_DATABASE_URL")
 _databases = itertools.count()
-
-
-async def _create_postgres_database(url: str, name: str) -> str:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 @dataclass
@@ -119,7 +108,7 @@ def make_cli(tmp_path: Path) -> Callable[..., Cli]:
         url = None
         if PG_URL:
             name = f"keygate_cli_{os.getpid()}_{next(_databases)}"
-            url = asyncio.run(_create_postgres_database(PG_URL, name))
+            url = asyncio.run(create_postgres_database(PG_URL, name))
         return Cli(directory, url, env)
 
     return make
@@ -132,7 +121,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, str]:
     url = None
     if PG_URL:
         name = f"keygate_cli_{os.getpid()}_{next(_databases)}"
-        url = asyncio.run(_create_postgres_database(PG_URL, name))
+        url = asyncio.run(create_postgres_database(PG_URL, name))
     cli = Cli(directory / "data", url)
     key = cli.json("init")["key"]
     assert isinstance(key, str)

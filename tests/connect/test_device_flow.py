@@ -21,8 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -36,30 +35,14 @@ from keygate.settings import AppOverride, Settings
 from keygate.store.connections import ConnectionFilter
 from keygate.store.records import Status
 from keygate.store.schema import Credential
+from tests.support.databases import fresh_database
 from tests.support.harness import KeygateHarness
 from tests.support.sandboxes import CLIENT_ID, CLIENT_SECRET, Sandbox, start_sandbox
 from tests.support.servers import ServerThread
 
-PG_URL = os.environ.get("KEYGATE_TEST_DATABASE_URL")
 KEYGATE = str(Path(sys.executable).parent / "keygate")
 DEVICE_PATH = "/oauth2/default/v1/device/authorize"
 CODE_LINE = re.compile(r"open (\S+) and enter the code: (\S+)")
-
-
-async def _twin_postgres(url: str, name: str) -> str:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def fresh_database(directory: Path, name: str) -> str:
-    """An empty database of its own: a SQLite file, or a new PostgreSQL database."""
-    if PG_URL:
-        return asyncio.run(_twin_postgres(PG_URL, name))
-    return f"sqlite+aiosqlite:///{directory / 'keygate.db'}"
 
 
 # --- end to end: the CLI against the Constant Contact sandbox ---------------------------------

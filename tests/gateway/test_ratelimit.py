@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from keygate.gateway.ratelimit import KeyRateLimiter
-from tests.conftest import PG_URL, _twin_postgres
 from tests.gateway.test_errors import assert_error
+from tests.support.databases import fresh_database
 from tests.support.harness import KeygateHarness, upstream_overrides
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
@@ -22,14 +21,9 @@ def limited(
 ) -> Iterator[KeygateHarness]:
     """Keygate allowing each key 2 requests per second (burst 3) and 1 MiB request bodies."""
     directory = tmp_path_factory.mktemp("limited")
-    url = (
-        asyncio.run(_twin_postgres(PG_URL, "kg_limited"))
-        if PG_URL
-        else f"sqlite+aiosqlite:///{directory / 'keygate.db'}"
-    )
     harness = KeygateHarness(
         directory,
-        url,
+        fresh_database(directory, "kg_limited"),
         apps=upstream_overrides(upstream[1].url),
         rate_limit_per_second=2.0,
         rate_limit_burst=3,

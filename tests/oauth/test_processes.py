@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PG_URL, _twin_postgres
+from tests.support.databases import fresh_database
 from tests.support.processes import Deployment
 from tests.support.sandboxes import Sandbox, start_sandbox
 
@@ -22,13 +22,6 @@ def sandbox() -> Iterator[Sandbox]:
     made = start_sandbox("constant-contact", "http://127.0.0.1:1/oauth/callback")
     yield made
     made.server.stop()
-
-
-def database_for(tmp_path: Path, name: str) -> str:
-    """A fresh database for one test: SQLite file, or a PostgreSQL database of its own."""
-    if PG_URL:
-        return asyncio.run(_twin_postgres(PG_URL, name))
-    return f"sqlite+aiosqlite:///{tmp_path / 'keygate.db'}"
 
 
 def storm(url: str, key: str, connection: str, count: int) -> list[int]:
@@ -51,7 +44,7 @@ def storm(url: str, key: str, connection: str, count: int) -> list[int]:
 
 def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None:
     deployment = Deployment(
-        tmp_path, database_for(tmp_path, "kg_two_workers"), sandbox, "constant-contact"
+        tmp_path, fresh_database(tmp_path, "kg_two_workers"), sandbox, "constant-contact"
     )
     tokens = sandbox.mint_tokens()
     key, conn = deployment.prepare(
@@ -80,7 +73,7 @@ def test_crash_at_each_refresh_step_never_leaves_a_silently_broken_connection(
     tmp_path: Path, sandbox: Sandbox, step: str, expected: int
 ) -> None:
     deployment = Deployment(
-        tmp_path, database_for(tmp_path, f"kg_crash_{step}"), sandbox, "constant-contact"
+        tmp_path, fresh_database(tmp_path, f"kg_crash_{step}"), sandbox, "constant-contact"
     )
     tokens = sandbox.mint_tokens()
     key, conn = deployment.prepare(

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from urllib.parse import urlencode
 
-import orjson
 from pyreqwest.client import Client
 
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import OAuth2Method
-from keygate.oauth.client_auth import client_credentials
 from keygate.oauth.protocol import TokenResponseError
-from keygate.oauth.token_endpoint import OAuthClientMissing, TokenEndpointUnavailable
+from keygate.oauth.token_endpoint import post_client_form
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL = 5
@@ -111,30 +107,11 @@ async def request_device_authorization(
     """POST to the device authorization endpoint with the app's client authentication."""
     if oauth.device_authorization_url is None:
         raise DeviceFlowUnsupported(app.name)
-    if not app.client_id:
-        raise OAuthClientMissing(app.name)
-    headers, fields = client_credentials(oauth.client_auth, app.client_id, app.client_secret)
-    headers += [
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Accept", "application/json"),
-    ]
-    form = [*device_authorization_form(scopes, oauth.scope_separator), *fields]
-    try:
-        response = await (
-            client.post(str(oauth.device_authorization_url))
-            .headers(headers)
-            .body_text(urlencode(form))
-            .timeout(timedelta(seconds=30))
-            .build()
-            .send()
-        )
-        raw = bytes(await response.bytes())
-    except Exception as exc:
-        raise TokenEndpointUnavailable(type(exc).__name__) from exc
-    if response.status >= 500 or response.status == 429:
-        raise TokenEndpointUnavailable(f"device endpoint answered {response.status}")
-    try:
-        body = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    return parse_device_authorization(response.status, body)
+    status, body = await post_client_form(
+        client,
+        str(oauth.device_authorization_url),
+        app,
+        oauth,
+        device_authorization_form(scopes, oauth.scope_separator),
+    )
+    return parse_device_authorization(status, body)

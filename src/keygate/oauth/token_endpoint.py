@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -23,14 +24,18 @@ class OAuthClientMissing(Exception):
     """The operator has not configured an OAuth client for the app."""
 
 
-async def request_tokens(
+async def post_client_form(
     client: Client,
+    url: str,
     app: ConfiguredApp,
     oauth: OAuth2Method,
     form: list[tuple[str, str]],
     timeout_seconds: float = 30.0,
-) -> TokenSet:
-    """POST a grant to the token endpoint; raise TokenResponseError or TokenEndpointUnavailable."""
+) -> tuple[int, Any]:
+    """POST a form with the app's client authentication; (status, JSON body or None).
+
+    Raises TokenEndpointUnavailable for network failures, 5xx and 429 (all transient).
+    """
     if not app.client_id:
         raise OAuthClientMissing(app.name)
     headers, fields = client_credentials(oauth.client_auth, app.client_id, app.client_secret)
@@ -40,7 +45,7 @@ async def request_tokens(
     ]
     try:
         response = await (
-            client.post(str(oauth.token_url))
+            client.post(url)
             .headers(headers)
             .body_text(urlencode([*form, *fields]))
             .timeout(timedelta(seconds=timeout_seconds))
@@ -51,9 +56,23 @@ async def request_tokens(
     except Exception as exc:
         raise TokenEndpointUnavailable(type(exc).__name__) from exc
     if response.status >= 500 or response.status == 429:
-        raise TokenEndpointUnavailable(f"token endpoint answered {response.status}")
+        raise TokenEndpointUnavailable(f"{url} answered {response.status}")
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         body = None
-    return parse_token_response(response.status, body, utcnow())
+    return response.status, body
+
+
+async def request_tokens(
+    client: Client,
+    app: ConfiguredApp,
+    oauth: OAuth2Method,
+    form: list[tuple[str, str]],
+    timeout_seconds: float = 30.0,
+) -> TokenSet:
+    """POST a grant to the token endpoint; raise TokenResponseError or TokenEndpointUnavailable."""
+    status, body = await post_client_form(
+        client, str(oauth.token_url), app, oauth, form, timeout_seconds
+    )
+    return parse_token_response(status, body, utcnow())
