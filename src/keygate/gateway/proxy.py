@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from keygate.errors import (
     UpstreamUnreachable,
     render_error,
 )
+from keygate.gateway.access_log import AccessLog
 from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
 from keygate.gateway.headers import (
     CONNECTION_HEADERS,
@@ -48,7 +49,7 @@ from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, Status
 
 Scope = dict[str, Any]
-access_log = logging.getLogger("keygate.access")
+log = logging.getLogger("keygate.gateway")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _WHOLE_RESPONSE_MAX = 64 * 1024
@@ -61,7 +62,7 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
             candidate = value.decode("latin-1")
             if _REQUEST_ID.match(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class Gateway:
@@ -79,7 +80,7 @@ class Gateway:
         self._limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._metrics = metrics
         self._max_body = runtime.settings.max_request_body
-        self._log = runtime.settings.access_log
+        self._access = AccessLog() if runtime.settings.access_log else None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -114,21 +115,20 @@ class Gateway:
         except Exception:
             # A bug or an outage (database, decryption): say so in JSON, log it once, with no
             # request data beyond the id.
-            access_log.exception("gateway request %s failed", request_id)
+            log.exception("gateway request %s failed", request_id)
             status = 500
             await self._send_error(send, KeygateError(), request_id, connection_id)
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.observe(app_name, status, elapsed)
-            if self._log:
-                access_log.info(
-                    "%s %s %s %d %.1fms conn=%s id=%s",
+            if self._access is not None:
+                self._access.record(
                     scope["method"],
                     app_name,
                     scope["path"],
                     status,
-                    elapsed * 1000,
-                    connection_id or "-",
+                    elapsed,
+                    connection_id,
                     request_id,
                 )
 
@@ -200,7 +200,15 @@ class Gateway:
         url = app.base_url + native.decode("ascii")
         if query:
             url += "?" + query.decode("ascii")
-        first, more = await read_first(receive)
+        if (
+            declared is None
+            and scope.get("http_version") != "2"
+            and header(headers, b"transfer-encoding") is None
+        ):
+            # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: skip receive().
+            first, more = b"", False
+        else:
+            first, more = await read_first(receive)
         exchange = _Exchange(
             method=scope["method"],
             url=url,
@@ -270,7 +278,7 @@ class Gateway:
             try:
                 await self._lifecycle.refresh(app, connection, seen_version)
             except KeygateError as error:
-                access_log.info("background refresh of %s: %s", connection_id, error.code)
+                log.info("background refresh of %s: %s", connection_id, error.code)
 
         task = asyncio.create_task(refresh())
         self._background.add(task)
@@ -287,7 +295,7 @@ class Gateway:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         except Exception:  # the response had already started: nothing more can be said
-            access_log.debug("could not send error %s: response already started", error.code)
+            log.debug("could not send error %s: response already started", error.code)
 
 
 def _length(value: bytes) -> int:
