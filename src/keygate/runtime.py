@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.middleware.types import Middleware
@@ -140,7 +140,9 @@ class Runtime:
     async def _flush_key_uses(self) -> None:
         uses, self.cache.key_uses = self.cache.key_uses, {}
         if uses:
-            await self.keys.record_use(uses.items())
+            await self.keys.record_use(
+                (key_id, datetime.fromtimestamp(when, UTC)) for key_id, when in uses.items()
+            )
 
     async def _background(self) -> None:
         """Forever: notice other processes' writes; every 30 s store key-use times and purge

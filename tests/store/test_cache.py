@@ -24,3 +24,23 @@ def test_clear_notifies_listeners() -> None:
     state.clear()
     assert seen == ["cleared"]
     assert is_missing(state.connections.get("x"))
+
+
+def test_metrics_histogram_buckets_are_cumulative() -> None:
+    from keygate.gateway.metrics import GatewayMetrics
+
+    metrics = GatewayMetrics()
+    for seconds in (0.001, 0.005, 0.0051, 0.3, 20.0):
+        metrics.observe("klaviyo", 200, seconds)
+    text = metrics.render()
+    assert 'le="0.005"' in text
+    lines = {
+        line.split("{")[1].split(",")[1]: int(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("keygate_gateway_request_seconds_bucket")
+    }
+    assert lines['le="0.005"'] == 2
+    assert lines['le="0.01"'] == 3
+    assert lines['le="0.5"'] == 4
+    assert lines['le="+Inf"'] == 5
+    assert 'keygate_gateway_requests_total{app="klaviyo",status="200"' in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,15 +110,21 @@ class ConfiguredApp:
     client_id: str | None
     client_secret: Secret | None
 
+    base_url: str = field(init=False)
+    """The upstream origin (and base path) without a trailing slash."""
+    default_headers: tuple[tuple[bytes, str], ...] = field(init=False)
+    """The catalog's default headers as (lower-case name bytes, value), for the proxy."""
+
+    def __post_init__(self) -> None:
+        # Computed once here: the proxy reads both on every request.
+        object.__setattr__(self, "base_url", str(self.spec.base_url).rstrip("/"))
+        headers = tuple((k.lower().encode(), v) for k, v in self.spec.default_headers.items())
+        object.__setattr__(self, "default_headers", headers)
+
     @property
     def name(self) -> str:
         """The app name, as in the gateway path."""
         return self.spec.name
-
-    @property
-    def base_url(self) -> str:
-        """The upstream origin (and base path) without a trailing slash."""
-        return str(self.spec.base_url).rstrip("/")
 
     def oauth(self) -> OAuth2Method | None:
         """The app's OAuth2 method, if any."""
@@ -134,10 +140,10 @@ def configure_app(spec: AppSpec, overrides: AppOverrides) -> ConfiguredApp:
     for method in data["methods"]:
         if method["type"] != Method.OAUTH2.value:
             continue
-        for field in ("authorize_url", "token_url", "revoke_url", "device_authorization_url"):
-            value = getattr(overrides, field)
+        for url_field in ("authorize_url", "token_url", "revoke_url", "device_authorization_url"):
+            value = getattr(overrides, url_field)
             if value:
-                method[field] = value
+                method[url_field] = value
         if overrides.scopes is not None:
             method["scopes"] = list(overrides.scopes)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections import defaultdict
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
@@ -20,11 +21,7 @@ class GatewayMetrics:
         """Count one gateway request."""
         self._requests[(app, status)] += 1
         self._seconds[app] += seconds
-        buckets = self._buckets[app]
-        for index, bound in enumerate(_BUCKETS):
-            if seconds <= bound:
-                buckets[index] += 1
-                break
+        self._buckets[app][bisect_left(_BUCKETS, seconds)] += 1
 
     def render(self) -> str:
         """The metrics of this process as Prometheus exposition text."""

@@ -12,8 +12,12 @@ import re
 
 from keygate.errors import InvalidPath
 
-# Percent-escapes that decode to '/', '\', '.', '@', or a control character.
-_BAD_ESCAPE = re.compile(rb"%(?:2[fFeE]|5[cC]|40|[01][0-9a-fA-F]|7[fF])")
+# One scan for everything refused: control, space, DEL and non-ASCII bytes, '\\', '@', '#',
+# an empty segment, and percent-escapes that decode to '/', '\\', '.', '@' or a control byte.
+_UNSAFE_PATH = re.compile(
+    rb"[\x00-\x20\x7f-\xff\\@#]|//|%(?:2[fFeE]|5[cC]|40|[01][0-9a-fA-F]|7[fF])"
+)
+_UNSAFE_QUERY = re.compile(rb"[\x00-\x20\x7f-\xff#]")
 _PATH_MESSAGE = (
     "The path after the app name must be a plain API path: no '..' or '.' segments, encoded "
     "slashes or dots, '@', backslashes, empty segments, absolute URLs or control characters."
@@ -28,32 +32,21 @@ def split_app(raw_path: bytes) -> tuple[str, bytes]:
     return raw_path[1:end].decode("latin-1"), raw_path[end:]
 
 
-def _has_unsafe_byte(data: bytes) -> bool:
-    # Control characters, space, DEL and anything non-ASCII.
-    return any(b <= 0x20 or b >= 0x7F for b in data)
-
-
 def check_native_path(native: bytes) -> bytes:
     """Return the native path if it is safe to append to the upstream base URL, else raise."""
     if not native:
         return b"/"
-    if (
-        _has_unsafe_byte(native)
-        or b"\\" in native
-        or b"@" in native
-        or b"#" in native
-        or b"//" in native
-        or _BAD_ESCAPE.search(native)
-    ):
+    if _UNSAFE_PATH.search(native):
         raise InvalidPath(_PATH_MESSAGE)
-    for segment in native.split(b"/"):
-        if segment in (b".", b".."):
-            raise InvalidPath(_PATH_MESSAGE)
+    if b"/." in native:
+        for segment in native.split(b"/"):
+            if segment in (b".", b".."):
+                raise InvalidPath(_PATH_MESSAGE)
     return native
 
 
 def check_query(query: bytes) -> bytes:
     """The query string, forwarded byte for byte, unless it holds control or fragment bytes."""
-    if query and (_has_unsafe_byte(query) or b"#" in query):
+    if query and _UNSAFE_QUERY.search(query):
         raise InvalidPath("The query string may not contain control characters, spaces or '#'.")
     return query

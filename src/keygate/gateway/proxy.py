@@ -35,9 +35,9 @@ from keygate.errors import (
 from keygate.gateway.access_log import AccessLog
 from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
 from keygate.gateway.headers import (
-    CONNECTION_HEADERS,
+    CallerHeaders,
     downstream_response_headers,
-    upstream_request_headers,
+    read_caller_headers,
 )
 from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
@@ -56,12 +56,11 @@ _WHOLE_RESPONSE_MAX = 64 * 1024
 _REPLAY = -1
 
 
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
-    for name, value in headers:
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _REQUEST_ID.match(candidate):
-                return candidate
+def _request_id(given: bytes | None) -> str:
+    if given is not None:
+        candidate = given.decode("latin-1")
+        if _REQUEST_ID.match(candidate):
+            return candidate
     return os.urandom(16).hex()
 
 
@@ -84,8 +83,8 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        request_id = _request_id(headers)
+        headers = read_caller_headers(scope["headers"])
+        request_id = _request_id(headers.request_id)
         app_name = "-"
         status = 500
         connection_id = ""
@@ -98,7 +97,7 @@ class Gateway:
                 raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
             native = check_native_path(native)
             query = check_query(scope.get("query_string", b""))
-            auth = header(headers, b"authorization")
+            auth = headers.authorization
             key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
             if self._limiter.enabled:
                 self._limiter.check(key.id)
@@ -133,13 +132,9 @@ class Gateway:
                 )
 
     async def _choose(
-        self, workspace_id: str, app: ConfiguredApp, headers: list[tuple[bytes, bytes]]
+        self, workspace_id: str, app: ConfiguredApp, headers: CallerHeaders
     ) -> ConnectionRecord:
-        chosen = None
-        for name in CONNECTION_HEADERS:
-            chosen = header(headers, name)
-            if chosen is not None:
-                break
+        chosen = headers.connection_choice
         if chosen is None:
             default = await self._reads.default_connection(workspace_id, app.name)
             if default is None:
@@ -184,16 +179,16 @@ class Gateway:
         connection: ConnectionRecord,
         native: bytes,
         query: bytes,
-        headers: list[tuple[bytes, bytes]],
+        headers: CallerHeaders,
         request_id: str,
     ) -> int:
         injection = await self._injector.injection_for(app, connection)
-        out_headers, names = upstream_request_headers(headers)
-        for name, value in app.spec.default_headers.items():
-            if name.lower().encode() not in names:
-                out_headers.append((name, value))
+        out_headers = headers.forward
+        for name, value in app.default_headers:
+            if name not in headers.forwarded_names:
+                out_headers.append((name.decode(), value))
 
-        declared = header(headers, b"content-length")
+        declared = headers.content_length
         if declared is not None and self._max_body and _length(declared) > self._max_body:
             raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
 
@@ -203,7 +198,7 @@ class Gateway:
         if (
             declared is None
             and scope.get("http_version") != "2"
-            and header(headers, b"transfer-encoding") is None
+            and not headers.has_transfer_encoding
         ):
             # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: skip receive().
             first, more = b"", False
@@ -317,11 +312,3 @@ class _Exchange:
     has_body: bool
     request_id: str
     connection_id: str
-
-
-def header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """The first value of a (lower-case) header name."""
-    for key, value in headers:
-        if key == name:
-            return value
-    return None

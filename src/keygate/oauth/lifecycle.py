@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +64,7 @@ class TokenLifecycle:
 
     def __init__(self, runtime: Runtime, on_step: RefreshStep | None = None) -> None:
         self._rt = runtime
-        self._margin = timedelta(seconds=runtime.settings.refresh_margin_seconds)
+        self._margin_seconds = runtime.settings.refresh_margin_seconds
         self._inflight: dict[str, asyncio.Future[CredentialRecord]] = {}
         self._on_step = on_step
 
@@ -71,7 +72,8 @@ class TokenLifecycle:
         """Whether the access token expires within the refresh margin."""
         if credential.expires_at is None or credential.get("refresh_token") is None:
             return False
-        return credential.expires_at - self._margin <= (now or utcnow())
+        deadline = credential.expires_at.timestamp() - self._margin_seconds
+        return deadline <= (now.timestamp() if now is not None else time.time())
 
     async def ensure_fresh(
         self, app: ConfiguredApp, connection: ConnectionRecord, credential: CredentialRecord

@@ -8,7 +8,6 @@ right after its own writes; the runtime's background loop polls the epoch
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Generic, TypeVar
 
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
@@ -58,7 +57,8 @@ class StateCache:
             max_entries
         )
         self.credentials: BoundedMap[str, CredentialRecord | None] = BoundedMap(max_entries)
-        self.key_uses: dict[str, datetime] = {}
+        self.key_uses: dict[str, float] = {}
+        """API key id → last use (epoch seconds), stored by the runtime every 30 s."""
         self.epoch = -1
         self._listeners: list[Callable[[], None]] = []
 

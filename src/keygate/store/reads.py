@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING
 
 from keygate.crypto import hash_api_key
 from keygate.errors import InvalidApiKey
 from keygate.store.cache import is_missing
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
-from keygate.store.schema import utcnow
 
 if TYPE_CHECKING:
     from keygate.runtime import Runtime
@@ -55,7 +55,7 @@ class CachedReads:
         else:
             assert isinstance(cached, ApiKeyRecord)
             record = cached
-        self._cache.key_uses[record.id] = utcnow()
+        self._cache.key_uses[record.id] = time.time()
         return record
 
     async def connection(self, workspace_id: str, connection_id: str) -> ConnectionRecord | None:
