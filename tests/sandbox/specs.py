@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import uuid
 from datetime import datetime
@@ -19,7 +20,23 @@ import httpx
 import jsonschema
 import yaml
 
-VENDOR_SPECS = Path("/work/shared/vendor-specs")
+
+def _vendor_specs() -> Path:
+    # `shared/` stands beside the checkout (locally and in CI); KEYGATE_VENDOR_SPECS overrides.
+    candidates = [
+        Path(os.environ["KEYGATE_VENDOR_SPECS"]) if "KEYGATE_VENDOR_SPECS" in os.environ else None,
+        Path(__file__).resolve().parents[3] / "shared" / "vendor-specs",
+        Path("/work/shared/vendor-specs"),
+    ]
+    for candidate in candidates:
+        if candidate is not None and candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "vendor specs not found: put shared/ beside the checkout or set KEYGATE_VENDOR_SPECS"
+    )
+
+
+VENDOR_SPECS = _vendor_specs()
 KLAVIYO_FILES = ("category_profiles.json", "category_lists.json", "category_accounts.json")
 CC_FILE = "constant-contact/cc-v3-swagger-3.0.178.yaml"
 
