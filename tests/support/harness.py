@@ -81,6 +81,8 @@ class KeygateHarness:
             "upstream_connect_timeout": 2.0,
             "upstream_read_timeout": 2.0,
             "cache_poll_interval": 0.2,
+            # Access lines go straight to fd 2, past pytest's capture; the serve tests read them.
+            "access_log": False,
         }
         values.update(overrides)
         self.settings = Settings(**values)

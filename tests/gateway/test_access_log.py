@@ -1,0 +1,58 @@
+"""The batched access log: one line per request, written once per event-loop turn."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+
+from keygate.gateway.access_log import AccessLog
+
+LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO pid=\d+ keygate\.access "
+    r"GET klaviyo /klaviyo/api/profiles 200 1\.5ms conn=c-1 id=r-(\d)$"
+)
+
+
+def test_lines_are_batched_per_loop_turn_and_complete() -> None:
+    read_fd, write_fd = os.pipe()
+    log = AccessLog(write_fd)
+
+    async def requests() -> bytes:
+        for index in range(3):
+            log.record("GET", "klaviyo", "/klaviyo/api/profiles", 200, 0.0015, "c-1", f"r-{index}")
+        before = os.read(read_fd, 65536) if _readable(read_fd) else b""
+        await asyncio.sleep(0)  # the loop turns: the batch is written
+        return before
+
+    try:
+        before = asyncio.run(requests())
+        written = os.read(read_fd, 65536).decode()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert before == b""
+    lines = written.splitlines()
+    assert [LINE.match(line).group(1) for line in lines] == ["0", "1", "2"]  # type: ignore[union-attr]
+
+
+def test_missing_connection_is_a_dash() -> None:
+    read_fd, write_fd = os.pipe()
+    log = AccessLog(write_fd)
+
+    async def one() -> None:
+        log.record("POST", "-", "/nope/x", 404, 0.0001, "", "r")
+        await asyncio.sleep(0)
+
+    try:
+        asyncio.run(one())
+        assert " 404 0.1ms conn=- id=r\n" in os.read(read_fd, 4096).decode()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def _readable(fd: int) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
