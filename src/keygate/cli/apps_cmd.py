@@ -27,6 +27,9 @@ def detail_view(configured: ConfiguredApp) -> dict[str, Any]:
             "authorize_url": str(oauth.authorize_url),
             "token_url": str(oauth.token_url),
             "revoke_url": str(oauth.revoke_url) if oauth.revoke_url else None,
+            "device_authorization_url": (
+                str(oauth.device_authorization_url) if oauth.device_authorization_url else None
+            ),
             "pkce": oauth.pkce,
             "scopes": oauth.scopes,
             "client_id": configured.client_id,
@@ -99,6 +102,9 @@ def configure(
     authorize_url: Annotated[str | None, typer.Option(help="OAuth authorize URL.")] = None,
     token_url: Annotated[str | None, typer.Option(help="OAuth token URL.")] = None,
     revoke_url: Annotated[str | None, typer.Option(help="OAuth revoke URL.")] = None,
+    device_authorization_url: Annotated[
+        str | None, typer.Option(help="OAuth device authorization URL (device flow).")
+    ] = None,
     scopes: Annotated[str | None, typer.Option(help="Default scopes, space separated.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -110,6 +116,7 @@ def configure(
         "authorize_url": authorize_url,
         "token_url": token_url,
         "revoke_url": revoke_url,
+        "device_authorization_url": device_authorization_url,
         "scopes": scopes.split() if scopes is not None else None,
     }
 
@@ -127,6 +134,7 @@ def configure(
             authorize_url=changes["authorize_url"] or None,
             token_url=changes["token_url"] or None,
             revoke_url=changes["revoke_url"] or None,
+            device_authorization_url=changes["device_authorization_url"] or None,
             scopes=tuple(changes["scopes"]) if changes["scopes"] is not None else None,
         ).merged_over(stored or AppOverrides())
         configure_app(spec, preview)

@@ -11,7 +11,14 @@ from keygate.secret import Secret
 from keygate.store.database import Database
 from keygate.store.schema import AppConfig, utcnow
 
-_FIELDS = ("client_id", "base_url", "authorize_url", "token_url", "revoke_url")
+_FIELDS = (
+    "client_id",
+    "base_url",
+    "authorize_url",
+    "token_url",
+    "revoke_url",
+    "device_authorization_url",
+)
 
 
 class AppConfigRepository:
@@ -32,6 +39,7 @@ class AppConfigRepository:
             authorize_url=row.authorize_url,
             token_url=row.token_url,
             revoke_url=row.revoke_url,
+            device_authorization_url=row.device_authorization_url,
             scopes=tuple(row.scopes) if row.scopes is not None else None,
         )
 

@@ -152,6 +152,7 @@ class AppConfig(Base):
     authorize_url: Mapped[str | None] = mapped_column(String(2048))
     token_url: Mapped[str | None] = mapped_column(String(2048))
     revoke_url: Mapped[str | None] = mapped_column(String(2048))
+    device_authorization_url: Mapped[str | None] = mapped_column(String(2048))
     scopes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime]
 
