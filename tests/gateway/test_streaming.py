@@ -67,3 +67,25 @@ def test_upstream_errors_pass_through_untouched(keygate: KeygateHarness, tenant:
         assert response.headers["retry-after"] == "7"
         assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
         assert "keygate-error" not in response.headers
+
+
+def test_redirects_pass_through_unfollowed(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
+    response = tenant.http.get("/klaviyo/redirect", follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://elsewhere.example/x"
+    assert len(keygate.recorder.urls) >= 1
+    assert all("elsewhere.example" not in url for url in keygate.recorder.urls)
+
+
+def test_head_request_gets_headers_without_body(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
+    response = tenant.http.head(f"/klaviyo/download/{MB}")
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(MB)
+    assert response.content == b""
+    assert recording.seen[-1].method == "HEAD"

@@ -82,6 +82,8 @@ class RecordingUpstream:
             good = record.header("authorization") == f"Klaviyo-API-Key {VALID_PRIVATE_KEY}"
             body = orjson.dumps({"data": [{"type": "account", "id": "acct"}]} if good else {})
             await self._send(send, 200 if good else 401, body, [])
+        elif path == "/redirect":
+            await self._send(send, 302, b"", [(b"location", b"https://elsewhere.example/x")])
         elif path == "/hang":
             await asyncio.sleep(60)
         else:
