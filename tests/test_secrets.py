@@ -110,13 +110,14 @@ def test_secrets_stay_out_of_logs_errors_reprs_and_the_database(
     for body in bodies:
         assert leaks(body, secrets) == [], body
 
-    # Logs: the capture works (the access log names the requests) and holds no secret.
+    # Logs: the capture works (the audit lines name the connections) and holds no secret.
     logged = "\n".join(
         [caplog.text]
         + [r.getMessage() for r in caplog.records]
         + [repr(r.args) for r in caplog.records]
     )
-    assert "/constant-contact/v3/contacts" in logged
+    assert f"connection {klaviyo['connection_id']} is ACTIVE" in logged
+    assert f"connection {oauth.id} deleted" in logged
     assert leaks(logged, secrets) == []
 
     # Reprs of what Keygate handles.

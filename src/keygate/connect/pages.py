@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from keygate.secret import Secret
 from keygate.store.records import ConnectionRecord
 from keygate.store.sessions import SessionRepository
 
+log = logging.getLogger("keygate.connect")
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -178,6 +180,7 @@ async def _finish_secret(
         )
     plain = {name: secret.reveal() for name, secret in values.items()}
     await runtime.connections.activate(ctx.connection.id, plain, expires_at=None)
+    log.info("connection %s is ACTIVE (%s, key verified)", ctx.connection.id, ctx.app.name)
     return success_page(request, ctx.app)
 
 

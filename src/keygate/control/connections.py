@@ -134,6 +134,7 @@ async def create_connection(
     record = await runtime.connections.create(
         caller.workspace_id, body.app, method.value, body.metadata, body.scopes
     )
+    log.info("connection %s created (%s, %s)", record.id, record.app, record.method)
     view = connection_view(record, runtime.settings.public_url, runtime.cipher)
     return JSONResponse({"connection": view}, status_code=201)
 
@@ -159,5 +160,6 @@ async def delete_connection(
         raise ConnectionNotFound
     await revoke_connection(runtime, record)
     await runtime.connections.delete(record.id)
+    log.info("connection %s deleted (%s)", record.id, record.app)
     view = connection_view(record, runtime.settings.public_url, runtime.cipher, deleted=True)
     return {"connection": view}
