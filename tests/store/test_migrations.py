@@ -45,3 +45,36 @@ def test_upgrade_from_the_first_schema_keeps_app_settings(tmp_path: Path) -> Non
     assert client_id == "cid"
     assert device_url == "http://127.0.0.1:9/device"
     assert versions == ["0002"]
+
+
+def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
+    """Several processes starting on one fresh database (replicas, workers) all come up."""
+    import subprocess
+    import sys
+
+    url = fresh_database(tmp_path, "kg_concurrent_migrations")
+    code = (
+        "import asyncio, sys\n"
+        "from keygate.store.engine import create_engine, migrate\n"
+        "async def main():\n"
+        "    engine = create_engine(sys.argv[1])\n"
+        "    await migrate(engine)\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    starts = [
+        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    failures = [p.stderr.read().decode() for p in starts if p.wait(120) != 0]  # type: ignore[union-attr]
+    assert failures == []
+
+    async def version() -> list[str]:
+        engine = create_engine(url)
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            found = [row[0] for row in rows]
+        await engine.dispose()
+        return found
+
+    assert asyncio.run(version()) == ["0002"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +69,33 @@ def _upgrade(connection: SyncConnection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Apply every pending migration (idempotent; safe to call at each start)."""
+def _sqlite_file(engine: AsyncEngine) -> Path | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+@asynccontextmanager
+async def _sqlite_migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Serialise migrations of one SQLite file across processes (PostgreSQL locks in-database)."""
+    path = _sqlite_file(engine)
+    if path is None:
+        yield
+        return
+    handle = (path.parent / f"{path.name}.migrate.lock").open("a")
     try:
-        async with engine.begin() as conn:
+        # flock blocks, so wait for it in a thread instead of stalling the event loop.
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing the file releases the lock
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Apply every pending migration (idempotent; safe to call at each start, from any process)."""
+    try:
+        async with _sqlite_migration_lock(engine), engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 # Several replicas may start at once: one migrates, the others wait.
                 await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7411031)")
