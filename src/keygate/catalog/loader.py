@@ -112,13 +112,13 @@ class ConfiguredApp:
 
     base_url: str = field(init=False)
     """The upstream origin (and base path) without a trailing slash."""
-    default_headers: tuple[tuple[bytes, str], ...] = field(init=False)
-    """The catalog's default headers as (lower-case name bytes, value), for the proxy."""
+    default_headers: tuple[tuple[bytes, str, str], ...] = field(init=False)
+    """The catalog's default headers as (lower-case name bytes, name, value), for the proxy."""
 
     def __post_init__(self) -> None:
         # Computed once here: the proxy reads both on every request.
         object.__setattr__(self, "base_url", str(self.spec.base_url).rstrip("/"))
-        headers = tuple((k.lower().encode(), v) for k, v in self.spec.default_headers.items())
+        headers = tuple((k.lower().encode(), k, v) for k, v in self.spec.default_headers.items())
         object.__setattr__(self, "default_headers", headers)
 
     @property

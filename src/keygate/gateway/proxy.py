@@ -78,8 +78,8 @@ class Gateway:
         settings = runtime.settings
         self._limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._metrics = metrics
-        self._max_body = runtime.settings.max_request_body
-        self._access = AccessLog() if runtime.settings.access_log else None
+        self._max_body = settings.max_request_body
+        self._access = AccessLog() if settings.access_log else None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -184,9 +184,9 @@ class Gateway:
     ) -> int:
         injection = await self._injector.injection_for(app, connection)
         out_headers = headers.forward
-        for name, value in app.default_headers:
-            if name not in headers.forwarded_names:
-                out_headers.append((name.decode(), value))
+        for key, name, value in app.default_headers:
+            if key not in headers.forwarded_names:
+                out_headers.append((name, value))
 
         declared = headers.content_length
         if declared is not None and self._max_body and _length(declared) > self._max_body:
