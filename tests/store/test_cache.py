@@ -44,3 +44,55 @@ def test_metrics_histogram_buckets_are_cumulative() -> None:
     assert lines['le="0.5"'] == 4
     assert lines['le="+Inf"'] == 5
     assert 'keygate_gateway_requests_total{app="klaviyo",status="200"' in text
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    import asyncio
+
+    state = StateCache(max_entries=10)
+    calls = 0
+
+    async def loader() -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        return "row"
+
+    results = await asyncio.gather(*(state.load(state.connections, "c", loader) for _ in range(50)))
+    assert results == ["row"] * 50  # type: ignore[comparison-overlap]
+    assert calls == 1
+    assert state.connections.get("c") == "row"  # type: ignore[comparison-overlap]
+
+
+async def test_a_load_overtaken_by_a_write_does_not_store_the_stale_row() -> None:
+    import asyncio
+
+    state = StateCache(max_entries=10)
+    release = asyncio.Event()
+
+    async def stale_loader() -> str:
+        await release.wait()
+        return "old"
+
+    pending = asyncio.ensure_future(state.load(state.credentials, "c", stale_loader))
+    await asyncio.sleep(0)
+    state.clear()  # a write committed while the old row was being read
+
+    async def fresh_loader() -> str:
+        return "new"
+
+    # A request after the write does not join the old load; it reads anew.
+    assert await state.load(state.credentials, "c", fresh_loader) == "new"  # type: ignore[comparison-overlap]
+    release.set()
+    assert await pending == "old"  # type: ignore[comparison-overlap]
+    assert state.credentials.get("c") == "new"  # type: ignore[comparison-overlap]
+
+
+async def test_unknown_keys_are_not_cached() -> None:
+    state = StateCache(max_entries=10)
+
+    async def nothing() -> None:
+        return None
+
+    assert await state.load(state.keys, "digest", nothing, store_none=False) is None
+    assert is_missing(state.keys.get("digest"))

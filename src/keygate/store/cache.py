@@ -7,8 +7,9 @@ right after its own writes; the runtime's background loop polls the epoch
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Generic, TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
 
@@ -51,7 +52,7 @@ class StateCache:
     """Keys, connections, default connections and credentials, dropped together on any write."""
 
     def __init__(self, max_entries: int = 200_000) -> None:
-        self.keys: BoundedMap[str, ApiKeyRecord] = BoundedMap(max_entries)
+        self.keys: BoundedMap[str, ApiKeyRecord | None] = BoundedMap(max_entries)
         self.connections: BoundedMap[str, ConnectionRecord | None] = BoundedMap(max_entries)
         self.defaults: BoundedMap[tuple[str, str], ConnectionRecord | None] = BoundedMap(
             max_entries
@@ -60,6 +61,9 @@ class StateCache:
         self.key_uses: dict[str, float] = {}
         """API key id → last use (epoch seconds), stored by the runtime every 30 s."""
         self.epoch = -1
+        self.generation = 0
+        """Bumped by every clear: a load that started before a clear must not store its row."""
+        self._loading: dict[tuple[int, object], asyncio.Task[Any]] = {}
         self._listeners: list[Callable[[], None]] = []
 
     def on_clear(self, listener: Callable[[], None]) -> None:
@@ -67,10 +71,54 @@ class StateCache:
         self._listeners.append(listener)
 
     def clear(self) -> None:
-        """Forget every cached record."""
+        """Forget every cached record (and let new requests start fresh loads)."""
+        self.generation += 1
+        self._loading = {}
         self.keys.clear()
         self.connections.clear()
         self.defaults.clear()
         self.credentials.clear()
         for listener in self._listeners:
             listener()
+
+    async def load(
+        self,
+        table: BoundedMap[K, V],
+        key: K,
+        loader: Callable[[], Awaitable[V]],
+        store_none: bool = True,
+    ) -> V:
+        """Fill a miss: one load for all concurrent callers, stored unless a clear intervened.
+
+        The load runs in its own task, so a caller that goes away does not cancel it for the
+        others waiting on it.
+        """
+        flight = (id(table), key)
+        task = self._loading.get(flight)
+        if task is None:
+            # The generation is taken now, not when the task first runs: a clear in between
+            # must still void this load.
+            task = asyncio.ensure_future(
+                self._load_and_store(table, key, loader, flight, store_none, self.generation)
+            )
+            self._loading[flight] = task
+        result: V = await asyncio.shield(task)
+        return result
+
+    async def _load_and_store(
+        self,
+        table: BoundedMap[K, V],
+        key: K,
+        loader: Callable[[], Awaitable[V]],
+        flight: tuple[int, object],
+        store_none: bool,
+        generation: int,
+    ) -> V:
+        try:
+            value = await loader()
+        finally:
+            if self._loading.get(flight) is asyncio.current_task():
+                del self._loading[flight]
+        if generation == self.generation and (store_none or value is not None):
+            table.put(key, value)
+        return value

@@ -48,10 +48,16 @@ class CachedReads:
         digest = hash_api_key(token)
         cached = self._cache.keys.get(digest)
         if is_missing(cached):
-            record = await self._rt.keys.find_active_key(digest)
-            if record is None:
+            # Unknown keys are not cached (a flood of made-up keys must not fill the cache).
+            found = await self._cache.load(
+                self._cache.keys,
+                digest,
+                lambda: self._rt.keys.find_active_key(digest),
+                store_none=False,
+            )
+            if found is None:
                 raise InvalidApiKey
-            self._cache.keys.put(digest, record)
+            record = found
         else:
             assert isinstance(cached, ApiKeyRecord)
             record = cached
@@ -64,8 +70,11 @@ class CachedReads:
             return None
         cached = self._cache.connections.get(connection_id)
         if is_missing(cached):
-            record = await self._rt.connections.get(connection_id)
-            self._cache.connections.put(connection_id, record)
+            record = await self._cache.load(
+                self._cache.connections,
+                connection_id,
+                lambda: self._rt.connections.get(connection_id),
+            )
         else:
             record = cached  # type: ignore[assignment]
         if record is None or record.workspace_id != workspace_id:
@@ -77,16 +86,20 @@ class CachedReads:
         key = (workspace_id, app)
         cached = self._cache.defaults.get(key)
         if is_missing(cached):
-            record = await self._rt.connections.oldest_active(workspace_id, app)
-            self._cache.defaults.put(key, record)
-            return record
+            return await self._cache.load(
+                self._cache.defaults,
+                key,
+                lambda: self._rt.connections.oldest_active(workspace_id, app),
+            )
         return cached  # type: ignore[return-value]
 
     async def credentials(self, connection_id: str) -> CredentialRecord | None:
         """The decrypted credentials of a connection."""
         cached = self._cache.credentials.get(connection_id)
         if is_missing(cached):
-            record = await self._rt.connections.credentials(connection_id)
-            self._cache.credentials.put(connection_id, record)
-            return record
+            return await self._cache.load(
+                self._cache.credentials,
+                connection_id,
+                lambda: self._rt.connections.credentials(connection_id),
+            )
         return cached  # type: ignore[return-value]
