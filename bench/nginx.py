@@ -45,10 +45,8 @@ error_log {run}/{name}.error.log crit;
 events {{ worker_connections 4096; multi_accept on; }}
 """
 
-_UPSTREAM = (
-    _COMMON
-    + """
-http {{
+# Inside `http {}` for both: temp paths in the run directory, long-lived keep-alive.
+_HTTP_COMMON = """
     access_log off;
     client_body_temp_path {run}/{name}-body;
     proxy_temp_path {run}/{name}-proxy;
@@ -57,6 +55,13 @@ http {{
     scgi_temp_path {run}/{name}-scgi;
     keepalive_requests 1000000;
     keepalive_timeout 120s;
+"""
+
+_UPSTREAM = (
+    _COMMON
+    + "http {{"
+    + _HTTP_COMMON
+    + """
     sendfile on;
     tcp_nopush on;
     server {{
@@ -80,16 +85,9 @@ http {{
 
 _PROXY = (
     _COMMON
+    + "http {{"
+    + _HTTP_COMMON
     + """
-http {{
-    access_log off;
-    client_body_temp_path {run}/{name}-body;
-    proxy_temp_path {run}/{name}-proxy;
-    fastcgi_temp_path {run}/{name}-fastcgi;
-    uwsgi_temp_path {run}/{name}-uwsgi;
-    scgi_temp_path {run}/{name}-scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
     upstream api {{ server 127.0.0.1:{upstream}; keepalive 256; keepalive_requests 1000000; }}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
