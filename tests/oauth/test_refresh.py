@@ -111,13 +111,7 @@ def test_reused_rotating_refresh_token_ends_failed_with_424(
     env: tuple[SandboxedKeygate, Tenant],
 ) -> None:
     sandboxed, tenant = env
-    tokens = sandboxed.cc.mint_tokens()
-    conn = sandboxed.keygate.import_connection(
-        tenant,
-        "constant-contact",
-        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
-        expires_in=-10,
-    )
+    conn_id, tokens = sandboxed.minted_connection(tenant, "constant-contact", expires_in=-10)
     # Someone else spends the rotating refresh token first.
     spent = httpx.post(
         f"{sandboxed.cc.url}/oauth2/default/v1/token",
@@ -125,14 +119,14 @@ def test_reused_rotating_refresh_token_ends_failed_with_424(
         auth=("sandbox-client", "sandbox-secret"),
     )
     assert spent.status_code == 200
-    response = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn.id})
+    response = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn_id})
     error = assert_error(response, 424, "reauthorization_required")
     assert str(error["reconnect_url"]).startswith(f"{sandboxed.keygate.url}/connect?session_token=")
-    shown = tenant.http.get(f"/connections/{conn.id}").json()["connection"]
+    shown = tenant.http.get(f"/connections/{conn_id}").json()["connection"]
     assert shown["status"] == "FAILED"
     assert shown["error"]["code"] == "reauthorization_required"
     # Asking for it again says the same; the default choice skips it.
-    again = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn.id})
+    again = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn_id})
     assert_error(again, 424, "reauthorization_required")
     assert_error(tenant.http.get(APP_PATH["constant-contact"]), 400, "no_active_connection")
 
@@ -179,14 +173,9 @@ def test_backoff_grows_while_the_endpoint_stays_down(env: tuple[SandboxedKeygate
 
 def test_delete_revokes_at_the_provider(env: tuple[SandboxedKeygate, Tenant]) -> None:
     sandboxed, tenant = env
-    tokens = sandboxed.klaviyo.mint_tokens()
-    conn = sandboxed.keygate.import_connection(
-        tenant,
-        "klaviyo",
-        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
-    )
+    conn_id, tokens = sandboxed.minted_connection(tenant, "klaviyo")
     before = sandboxed.klaviyo.admin("stats")["revoke_calls"]
-    assert tenant.http.delete(f"/connections/{conn.id}").json()["connection"]["status"] == "DELETED"
+    assert tenant.http.delete(f"/connections/{conn_id}").json()["connection"]["status"] == "DELETED"
     assert sandboxed.klaviyo.admin("stats")["revoke_calls"] == before + 1
     direct = httpx.get(
         f"{sandboxed.klaviyo.url}/api/accounts",

@@ -102,14 +102,24 @@ class SandboxedKeygate:
         """A fresh workspace and key."""
         return self.keygate.tenant()
 
-    def oauth_connection(self, tenant: Tenant, app: str, **token_overrides: Any) -> str:
-        """An ACTIVE connection holding a token set minted by the app's sandbox."""
+    def minted_connection(
+        self, tenant: Tenant, app: str, expires_in: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """An ACTIVE connection holding a token set minted by the app's sandbox: (id, tokens).
+
+        `expires_in` overrides the lifetime Keygate records (negative: already expired).
+        """
         tokens = self.sandbox(app).mint_tokens()
         values = {"access_token": tokens["access_token"]}
         if tokens.get("refresh_token"):
             values["refresh_token"] = tokens["refresh_token"]
-        expires_in = token_overrides.get("expires_in", tokens.get("expires_in"))
-        return self.keygate.import_connection(tenant, app, values, expires_in=expires_in).id
+        lifetime = expires_in if expires_in is not None else tokens.get("expires_in")
+        record = self.keygate.import_connection(tenant, app, values, expires_in=lifetime)
+        return record.id, tokens
+
+    def oauth_connection(self, tenant: Tenant, app: str, expires_in: int | None = None) -> str:
+        """An ACTIVE connection holding a token set minted by the app's sandbox."""
+        return self.minted_connection(tenant, app, expires_in)[0]
 
     def stop(self) -> None:
         """Stop Keygate and the sandboxes."""
