@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -117,26 +118,34 @@ class KeygateApp:
         gc.set_threshold(10_000, 20, 20)
 
     async def shutdown(self) -> None:
-        """Close the runtime."""
+        """Flush the access log and close the runtime."""
+        if self.gateway is not None:
+            self.gateway.close()
         if self.runtime is not None:
             await self.runtime.close()
             self.runtime = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        await self.dispatch(scope, receive, send)
+
+    def dispatch(self, scope: Scope, receive: Any, send: Any) -> Awaitable[None]:
+        """The ASGI call without a coroutine of its own: it returns the handler's coroutine.
+
+        `keygate serve` hands this to granian, so a gateway request runs one coroutine frame
+        shallower (every suspension resumes through each frame of the chain). `__call__` stays
+        a coroutine function for servers that tell ASGI 3 from ASGI 2 by that.
+        """
         kind = scope["type"]
         if kind == "http" and self.gateway is not None:
             path: str = scope["path"]
             end = path.find("/", 1)
             first = path[1:] if end == -1 else path[1:end]
             if first and first not in RESERVED_NAMES:
-                await self.gateway(scope, receive, send)
-                return
-            await self._control(scope, receive, send)
-            return
+                return self.gateway(scope, receive, send)
+            return self._control(scope, receive, send)
         if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        await self.control(scope, receive, send)
+            return self._lifespan(receive, send)
+        return self.control(scope, receive, send)
 
     async def _control(self, scope: Scope, receive: Any, send: Any) -> None:
         limit = self.settings.max_control_body

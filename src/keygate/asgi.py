@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from keygate.app import KeygateApp, create_app
+from keygate.app import KeygateApp, Scope, create_app
 from keygate.settings import Settings
 
 
@@ -17,7 +19,12 @@ def configure_logging(settings: Settings) -> None:
 
 
 def app_from_environment() -> KeygateApp:
-    """Build the app from KEYGATE_* variables (used by `keygate serve` workers)."""
+    """Build the app from KEYGATE_* variables (for any ASGI server's factory option)."""
     settings = Settings()
     configure_logging(settings)
     return create_app(settings)
+
+
+def granian_target() -> Callable[[Scope, Any, Any], Awaitable[None]]:
+    """What `keygate serve` workers give granian: the app's dispatch (see `KeygateApp.dispatch`)."""
+    return app_from_environment().dispatch

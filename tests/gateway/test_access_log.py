@@ -1,4 +1,4 @@
-"""The batched access log: one line per request, written once per event-loop turn."""
+"""The batched access log: one line per request, written in batches, never lost on close."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ LINE = re.compile(
 )
 
 
-def test_lines_are_batched_per_loop_turn_and_complete() -> None:
+def test_lines_are_batched_and_written_within_the_interval() -> None:
     read_fd, write_fd = os.pipe()
-    log = AccessLog(write_fd)
+    log = AccessLog(write_fd, interval=0.05)
 
     async def requests() -> bytes:
         for index in range(3):
             log.record("GET", "klaviyo", "/klaviyo/api/profiles", 200, 0.0015, "c-1", f"r-{index}")
+        await asyncio.sleep(0)  # a loop turn is not enough: the batch waits for the interval
         before = os.read(read_fd, 65536) if _readable(read_fd) else b""
-        await asyncio.sleep(0)  # the loop turns: the batch is written
+        await asyncio.sleep(0.2)
         return before
 
     try:
@@ -36,13 +37,34 @@ def test_lines_are_batched_per_loop_turn_and_complete() -> None:
     assert [LINE.match(line).group(1) for line in lines] == ["0", "1", "2"]  # type: ignore[union-attr]
 
 
+def test_a_full_batch_is_written_at_once_and_close_writes_the_rest() -> None:
+    read_fd, write_fd = os.pipe()
+    log = AccessLog(write_fd, interval=3600, max_lines=2)
+
+    async def requests() -> tuple[bytes, bytes]:
+        for index in range(3):
+            log.record("GET", "klaviyo", "/klaviyo/api/profiles", 200, 0.0015, "c-1", f"r-{index}")
+        full = os.read(read_fd, 65536) if _readable(read_fd) else b""
+        log.flush()
+        rest = os.read(read_fd, 65536) if _readable(read_fd) else b""
+        return full, rest
+
+    try:
+        full, rest = asyncio.run(requests())
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert [LINE.match(x).group(1) for x in full.decode().splitlines()] == ["0", "1"]  # type: ignore[union-attr]
+    assert [LINE.match(x).group(1) for x in rest.decode().splitlines()] == ["2"]  # type: ignore[union-attr]
+
+
 def test_missing_connection_is_a_dash() -> None:
     read_fd, write_fd = os.pipe()
     log = AccessLog(write_fd)
 
     async def one() -> None:
         log.record("POST", "-", "/nope/x", 404, 0.0001, "", "r")
-        await asyncio.sleep(0)
+        log.flush()
 
     try:
         asyncio.run(one())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from keygate.errors import InvalidPath
-from keygate.gateway.paths import check_query
+from keygate.gateway.paths import check_native_path, check_query, split_app
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.raw_http import error_code, raw_request
 from tests.support.upstream import RecordingUpstream
@@ -87,3 +87,30 @@ def test_raw_unsafe_query_bytes_refused(query: bytes) -> None:
     with pytest.raises(InvalidPath):
         check_query(query)
     assert check_query(b"page%5Bcursor%5D=abc&filter=equals(email,%22a@b.c%22)")
+
+
+def test_the_plain_path_shortcut_never_passes_what_the_full_check_refuses() -> None:
+    """`split_app` skips the full check only for paths the full check accepts unchanged."""
+    import random
+
+    alphabet = [b"a", b"Z", b"0", b"/", b".", b"%", b"2", b"f", b"e", b"@", b"\\", b"-", b"~"]
+    alphabet += [b":", b"#", b" ", b"\x00", b"\x7f", b"\xff", b"?", b"=", b"_"]
+    generator = random.Random(4)
+    shortcut = 0
+    for _ in range(20_000):
+        tail = b"".join(generator.choice(alphabet) for _ in range(generator.randint(0, 12)))
+        app, native, safe = split_app(b"/klaviyo/" + tail)
+        if not safe:
+            continue
+        shortcut += 1
+        assert app == "klaviyo"
+        assert native == b"/" + tail
+        assert check_native_path(native) == native, tail
+    assert shortcut > 500  # the shortcut was really exercised
+
+
+def test_split_app_keeps_the_rest_encoded() -> None:
+    assert split_app(b"/klaviyo") == ("klaviyo", b"/", True)
+    assert split_app(b"/klaviyo/api/profiles/") == ("klaviyo", b"/api/profiles/", True)
+    assert split_app(b"/klaviyo/api/a%20b") == ("klaviyo", b"/api/a%20b", False)
+    assert split_app(b"/Klaviyo/x") == ("Klaviyo", b"/x", False)

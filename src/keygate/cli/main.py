@@ -128,7 +128,7 @@ def serve(
     # Workers read the same environment; the schema is current, so they skip migrating.
     os.environ["KEYGATE_MIGRATE_ON_START"] = "false"
     server = Granian(
-        "keygate.asgi:app_from_environment",
+        "keygate.asgi:granian_target",
         factory=True,
         address=host or settings.host,
         port=port if port is not None else settings.port,

@@ -20,6 +20,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 _HOP_BY_HOP_STR = frozenset(name.decode() for name in HOP_BY_HOP)
+# `Connection` values that name no other header (the common case: nothing more to drop).
+_PLAIN_CONNECTION = frozenset({"keep-alive", "close"})
 # Read by Keygate and never forwarded.
 _OWN = frozenset({b"host", b"authorization", b"maton-connection", b"keygate-connection"})
 
@@ -84,8 +86,10 @@ def downstream_response_headers(items: Iterable[tuple[str, str]]) -> list[tuple[
     """
     pairs = list(items)
     out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs if k not in _HOP_BY_HOP_STR]
+    if len(out) == len(pairs):
+        return out
     for name, value in pairs:
-        if name == "connection":
+        if name == "connection" and value.lower() not in _PLAIN_CONNECTION:
             listed = _tokens(value.encode("latin-1"))
             return [(k, v) for k, v in out if k not in listed]
     return out

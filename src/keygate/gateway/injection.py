@@ -45,8 +45,11 @@ class Injector:
         self._rendered: dict[tuple[str, int], Injection] = {}
         runtime.cache.on_clear(self._rendered.clear)
 
-    async def injection_for(self, app: ConfiguredApp, connection: ConnectionRecord) -> Injection:
-        """The credential header for a request on this connection (refreshing if due)."""
+    async def injection_for(
+        self, app: ConfiguredApp, connection: ConnectionRecord
+    ) -> tuple[Injection, CredentialRecord]:
+        """The credential header for a request on this connection (refreshing if due), and the
+        credential it was rendered from."""
         credential = await self._reads.credentials(connection.id)
         if credential is None:
             raise CredentialsUnavailable(
@@ -56,7 +59,7 @@ class Injector:
         oauth = connection.method == Method.OAUTH2.value
         if oauth and self._lifecycle.needs_refresh(credential):
             credential = await self._lifecycle.ensure_fresh(app, connection, credential)
-        return self.render(app, connection, credential)
+        return self.render(app, connection, credential), credential
 
     def render(
         self, app: ConfiguredApp, connection: ConnectionRecord, credential: CredentialRecord

@@ -24,12 +24,24 @@ _PATH_MESSAGE = (
 )
 
 
-def split_app(raw_path: bytes) -> tuple[str, bytes]:
-    """The first path segment (the app) and the rest, still percent-encoded."""
+# The common case in one match: an app name, then segments of unreserved and sub-delim
+# characters only (no '%', no empty segment, none starting with '.'), so no dot segment either.
+_PLAIN_PATH = re.compile(
+    rb"/([a-z0-9][a-z0-9-]*)((?:/[A-Za-z0-9_~!$&'()*+,;=:-][A-Za-z0-9._~!$&'()*+,;=:-]*)*/?)"
+)
+
+
+def split_app(raw_path: bytes) -> tuple[str, bytes, bool]:
+    """The first path segment (the app), the rest (still percent-encoded), and whether the rest
+    is already known to be safe (else it needs `check_native_path`)."""
+    plain = _PLAIN_PATH.fullmatch(raw_path)
+    if plain is not None:
+        app, native = plain.groups()
+        return app.decode("latin-1"), native or b"/", True
     end = raw_path.find(b"/", 1)
     if end == -1:
-        return raw_path[1:].decode("latin-1"), b""
-    return raw_path[1:end].decode("latin-1"), raw_path[end:]
+        return raw_path[1:].decode("latin-1"), b"", False
+    return raw_path[1:end].decode("latin-1"), raw_path[end:], False
 
 
 def check_native_path(native: bytes) -> bytes:

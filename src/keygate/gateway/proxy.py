@@ -46,7 +46,7 @@ from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
-from keygate.store.records import ConnectionRecord, Status
+from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 
 Scope = dict[str, Any]
 log = logging.getLogger("keygate.gateway")
@@ -54,14 +54,27 @@ log = logging.getLogger("keygate.gateway")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _WHOLE_RESPONSE_MAX = 64 * 1024
 _REPLAY = -1
+_MAX_ROUTES = 100_000
 
 
-def _request_id(given: bytes | None) -> str:
-    if given is not None:
-        candidate = given.decode("latin-1")
-        if _REQUEST_ID.match(candidate):
-            return candidate
-    return os.urandom(16).hex()
+class RequestIds:
+    """Request ids: 32 hex characters, a random per-process prefix and a counter.
+
+    Unique across processes and restarts without a random-number syscall per request; they are
+    correlation ids, not secrets. A caller's own valid `X-Request-Id` is kept.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(10).hex()
+        self._next = 0
+
+    def __call__(self, given: bytes | None) -> str:
+        if given is not None:
+            candidate = given.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                return candidate
+        self._next = number = (self._next + 1) & 0xFFFFFFFFFFFF
+        return f"{self._prefix}{number:012x}"
 
 
 class Gateway:
@@ -72,40 +85,72 @@ class Gateway:
     ) -> None:
         self._rt = runtime
         self._reads = CachedReads(runtime)
+        self._cache = runtime.cache
+        # (app, Authorization, connection choice) → route; dropped with the cache on any write.
+        self._routes: dict[tuple[str, bytes | None, bytes | None], _Route] = {}
+        runtime.cache.on_clear(self._routes.clear)
         self._lifecycle = TokenLifecycle(runtime, on_refresh_step)
         self._injector = Injector(runtime, self._lifecycle)
         self._background: set[asyncio.Task[None]] = set()
         settings = runtime.settings
-        self._limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self._limiter = limiter if limiter.enabled else None
         self._metrics = metrics
         self._max_body = settings.max_request_body
         self._access = AccessLog() if settings.access_log else None
+        self._request_id = RequestIds()
+
+    def close(self) -> None:
+        """Write what the access log still holds."""
+        if self._access is not None:
+            self._access.flush()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        # The request runs in this coroutine and `_exchange` only: every await that suspends
+        # resumes through each coroutine frame above it, so the hot path keeps the stack flat.
         started = time.perf_counter()
         headers = read_caller_headers(scope["headers"])
-        request_id = _request_id(headers.request_id)
+        request_id = self._request_id(headers.request_id)
         app_name = "-"
         status = 500
         connection_id = ""
         try:
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
-            app_name, native = split_app(raw_path)
-            app = self._rt.apps.get(app_name)
-            if app is None:
+            app_name, native, safe = split_app(raw_path)
+            if app_name not in self._rt.apps:
                 app_name = "-"
                 raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
-            native = check_native_path(native)
+            if not safe:
+                native = check_native_path(native)
             query = check_query(scope.get("query_string", b""))
-            auth = headers.authorization
-            key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
-            if self._limiter.enabled:
-                self._limiter.check(key.id)
-            connection = await self._choose(key.workspace_id, app, headers)
-            connection_id = connection.id
-            status = await self._forward(
-                scope, receive, send, app, connection, native, query, headers, request_id
-            )
+            now = time.time()
+            route = self._routes.get((app_name, headers.authorization, headers.connection_choice))
+            if (
+                route is None
+                or route.refresh_at <= now
+                or self._cache.credentials.get(route.connection.id) is not route.credential
+            ):
+                route = await self._resolve(app_name, headers)
+            self._cache.key_uses[route.key_id] = now
+            if self._limiter is not None:
+                self._limiter.check(route.key_id)
+            connection_id = route.connection.id
+            exchange = self._exchange_for(scope, route, native, query, headers, request_id)
+            if exchange.has_body:
+                first, more = await read_first(receive)
+                exchange.first = first
+                if more:
+                    exchange.streamed = StreamedBody(first, receive, self._max_body)
+            injection = route.injection
+            status = await self._exchange(send, exchange, injection, replay_on_401=True)
+            if status == _REPLAY:
+                # The upstream refused the token: refresh once (shared with concurrent
+                # callers), replay.
+                fresh = await self._lifecycle.refresh(
+                    route.app, route.connection, injection.version
+                )
+                injection = self._injector.render(route.app, route.connection, fresh)
+                status = await self._exchange(send, exchange, injection, replay_on_401=False)
         except KeygateError as error:
             status = error.status
             await self._send_error(send, error, request_id, connection_id)
@@ -130,6 +175,67 @@ class Gateway:
                     connection_id,
                     request_id,
                 )
+
+    def _exchange_for(
+        self,
+        scope: Scope,
+        route: _Route,
+        native: bytes,
+        query: bytes,
+        headers: CallerHeaders,
+        request_id: str,
+    ) -> _Exchange:
+        """The upstream request, its body still unread."""
+        app = route.app
+        out_headers = headers.forward
+        for key, name, value in app.default_headers:
+            if key not in headers.forwarded_names:
+                out_headers.append((name, value))
+        declared = headers.content_length
+        if declared is not None and self._max_body and _length(declared) > self._max_body:
+            raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
+        url = app.base_url + native.decode("ascii")
+        if query:
+            url += "?" + query.decode("ascii")
+        return _Exchange(
+            scope["method"],
+            url,
+            out_headers,
+            b"",
+            None,
+            # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: no receive().
+            declared is not None
+            or headers.has_transfer_encoding
+            or scope.get("http_version") == "2",
+            declared is not None,
+            request_id,
+            route.connection.id,
+            route.connection_header,
+        )
+
+    async def _resolve(self, app_name: str, headers: CallerHeaders) -> _Route:
+        """Key, connection and credential from the cache or the store; kept as a route while
+        nothing is written and the token is not due for refresh."""
+        generation = self._cache.generation
+        app = self._rt.apps[app_name]
+        auth = headers.authorization
+        key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
+        connection = await self._choose(key.workspace_id, app, headers)
+        injection, credential = await self._injector.injection_for(app, connection)
+        route = _Route(
+            app=app,
+            key_id=key.id,
+            connection=connection,
+            credential=credential,
+            injection=injection,
+            refresh_at=self._lifecycle.refresh_deadline(credential),
+            connection_header=(b"keygate-connection", connection.id.encode()),
+        )
+        if generation == self._cache.generation:
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            self._routes[(app_name, auth, headers.connection_choice)] = route
+        return route
 
     async def _choose(
         self, workspace_id: str, app: ConfiguredApp, headers: CallerHeaders
@@ -170,58 +276,6 @@ class Gateway:
             )
         return record
 
-    async def _forward(
-        self,
-        scope: Scope,
-        receive: Any,
-        send: Any,
-        app: ConfiguredApp,
-        connection: ConnectionRecord,
-        native: bytes,
-        query: bytes,
-        headers: CallerHeaders,
-        request_id: str,
-    ) -> int:
-        injection = await self._injector.injection_for(app, connection)
-        out_headers = headers.forward
-        for key, name, value in app.default_headers:
-            if key not in headers.forwarded_names:
-                out_headers.append((name, value))
-
-        declared = headers.content_length
-        if declared is not None and self._max_body and _length(declared) > self._max_body:
-            raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
-
-        url = app.base_url + native.decode("ascii")
-        if query:
-            url += "?" + query.decode("ascii")
-        if (
-            declared is None
-            and scope.get("http_version") != "2"
-            and not headers.has_transfer_encoding
-        ):
-            # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: skip receive().
-            first, more = b"", False
-        else:
-            first, more = await read_first(receive)
-        exchange = _Exchange(
-            method=scope["method"],
-            url=url,
-            headers=out_headers,
-            first=first,
-            streamed=StreamedBody(first, receive, self._max_body) if more else None,
-            has_body=bool(first) or more or declared is not None,
-            request_id=request_id,
-            connection_id=connection.id,
-        )
-        status = await self._exchange(send, exchange, injection, replay_on_401=True)
-        if status != _REPLAY:
-            return status
-        # The upstream refused the token: refresh once (shared with concurrent callers), replay.
-        fresh = await self._lifecycle.refresh(app, connection, injection.version)
-        injection = self._injector.render(app, connection, fresh)
-        return await self._exchange(send, exchange, injection, replay_on_401=False)
-
     async def _exchange(
         self, send: Any, exchange: _Exchange, injection: Injection, replay_on_401: bool
     ) -> int:
@@ -230,7 +284,7 @@ class Gateway:
         )
         if exchange.streamed is not None:
             builder = builder.body_stream(exchange.streamed)
-        elif exchange.has_body:
+        elif exchange.first or exchange.declared_length:
             builder = builder.body_bytes(exchange.first)
         try:
             async with builder.build_streamed() as response:
@@ -242,9 +296,9 @@ class Gateway:
                     self._refresh_later(exchange.connection_id, injection.version)
                 out = downstream_response_headers(response.headers.items())
                 out.append((b"x-request-id", exchange.request_id.encode()))
-                out.append((b"keygate-connection", exchange.connection_id.encode()))
+                out.append(exchange.connection_header)
                 length = response.get_header("content-length")
-                if length is not None and _length(length.encode()) <= _WHOLE_RESPONSE_MAX:
+                if length is not None and _length(length) <= _WHOLE_RESPONSE_MAX:
                     body = bytes(await response.bytes())
                     await send({"type": "http.response.start", "status": status, "headers": out})
                     await send({"type": "http.response.body", "body": body})
@@ -293,7 +347,7 @@ class Gateway:
             log.debug("could not send error %s: response already started", error.code)
 
 
-def _length(value: bytes) -> int:
+def _length(value: bytes | str) -> int:
     try:
         return int(value)
     except ValueError:
@@ -310,5 +364,23 @@ class _Exchange:
     first: bytes
     streamed: StreamedBody | None
     has_body: bool
+    """Whether the caller sends a body (Content-Length, chunked, or an HTTP/2 stream)."""
+    declared_length: bool
+    """Whether it declared a Content-Length (0 included), so the upstream gets one too."""
     request_id: str
     connection_id: str
+    connection_header: tuple[bytes, bytes]
+
+
+@dataclass(slots=True)
+class _Route:
+    """What a steady-state request on one (app, API key, connection choice) needs."""
+
+    app: ConfiguredApp
+    key_id: str
+    connection: ConnectionRecord
+    credential: CredentialRecord
+    injection: Injection
+    refresh_at: float
+    """Epoch seconds from which the token is due for refresh (the route is then re-resolved)."""
+    connection_header: tuple[bytes, bytes]

@@ -68,11 +68,15 @@ class TokenLifecycle:
         self._inflight: dict[str, asyncio.Future[CredentialRecord]] = {}
         self._on_step = on_step
 
+    def refresh_deadline(self, credential: CredentialRecord) -> float:
+        """When (epoch seconds) the access token enters the refresh margin; inf if never."""
+        if credential.expires_at is None or credential.get("refresh_token") is None:
+            return math.inf
+        return credential.expires_at.timestamp() - self._margin_seconds
+
     def needs_refresh(self, credential: CredentialRecord, now: datetime | None = None) -> bool:
         """Whether the access token expires within the refresh margin."""
-        if credential.expires_at is None or credential.get("refresh_token") is None:
-            return False
-        deadline = credential.expires_at.timestamp() - self._margin_seconds
+        deadline = self.refresh_deadline(credential)
         return deadline <= (now.timestamp() if now is not None else time.time())
 
     async def ensure_fresh(
