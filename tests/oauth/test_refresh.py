@@ -85,14 +85,23 @@ def test_upstream_401_triggers_one_refresh_and_one_replay(
 ) -> None:
     sandboxed, tenant = env
     conn = sandboxed.oauth_connection(tenant, "constant-contact")
+    chosen = {"Maton-Connection": conn}
+    # A first request leaves this process a cached route holding the current token.
+    assert tenant.http.get(APP_PATH["constant-contact"], headers=chosen).status_code == 200
     # Keygate believes the token is valid for a day; the provider has expired it.
     sandboxed.cc.admin("expire_access_tokens", {})
     before = sandboxed.cc.admin("stats")
-    response = tenant.http.get(APP_PATH["constant-contact"], headers={"Maton-Connection": conn})
+    response = tenant.http.get(APP_PATH["constant-contact"], headers=chosen)
     after = sandboxed.cc.admin("stats")
     assert response.status_code == 200
     assert after["token_requests_total"] - before["token_requests_total"] == 1
     assert after["api_calls"] - before["api_calls"] == 2  # the 401, then the replay
+    # The next request goes out with the new token at once: the stale route was replaced.
+    response = tenant.http.get(APP_PATH["constant-contact"], headers=chosen)
+    final = sandboxed.cc.admin("stats")
+    assert response.status_code == 200
+    assert final["token_requests_total"] == after["token_requests_total"]
+    assert final["api_calls"] - after["api_calls"] == 1
 
 
 def test_post_body_is_replayed_after_refresh(env: tuple[SandboxedKeygate, Tenant]) -> None:
