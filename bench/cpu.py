@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -49,10 +50,10 @@ class CpuSample:
 
 def with_cpu(
     processes: Callable[[], Sequence[psutil.Process]],
-) -> Callable[[Callable[[], dict[str, int]]], tuple[dict[str, int], dict[str, float]]]:
+) -> Callable[[Callable[[], dict[str, Any]]], tuple[dict[str, Any], dict[str, float]]]:
     """A `measure(around=…)` hook recording the server's CPU time and each core's busy share."""
 
-    def around(run: Callable[[], dict[str, int]]) -> tuple[dict[str, int], dict[str, float]]:
+    def around(run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float]]:
         procs = list(processes())
         cpu_before, cores_before, started = (
             tree_cpu_seconds(procs),

@@ -46,6 +46,8 @@ class Environment:
     bare_port: int
     deployment: Deployment
     keygate: dict[int, Serving]
+    slices: int = 5
+    """Turns the main table's compared rows take (see `bench.wrk.measure_interleaved`)."""
 
     @classmethod
     def start(cls, sup: Supervisor, run_dir: Path, duration: float, warmup: float) -> Environment:

@@ -43,6 +43,7 @@ def _meta(args: argparse.Namespace) -> dict[str, object]:
         "python": platform.python_version(),
         "duration_s": args.duration,
         "warmup_s": args.warmup,
+        "slices": args.slices,
         "load_average_at_start": list(os.getloadavg()),
     }
 
@@ -55,6 +56,12 @@ def _parse() -> argparse.Namespace:
         "--only",
         default="main,scale,bodies,postgres,storm",
         help="comma list of scenarios: main,scale,bodies,postgres,storm",
+    )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=5,
+        help="main table: measure nginx, bare and Keygate in this many interleaved turns",
     )
     parser.add_argument("--keep", action="store_true", help="keep the run directory")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
@@ -77,6 +84,7 @@ def main() -> int:
     try:
         with Supervisor(run_dir) as sup:
             env = Environment.start(sup, run_dir, args.duration, args.warmup)
+            env.slices = max(1, args.slices)
             steps = [
                 ("main", scenarios.main_table),
                 ("scale", scenarios.scale_of_state),

@@ -15,7 +15,7 @@ from bench.nginx import worker_pids
 from bench.procs import LOAD_CORE, SERVER_CORE, affinity, free_port, pinned, wait_for_port
 from bench.report import Report, Target, ratio
 from bench.state import populate
-from bench.wrk import LoadResult, measure
+from bench.wrk import LoadResult, Plan, measure, measure_interleaved
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_PATH = "/klaviyo/api/profiles"
@@ -64,33 +64,27 @@ def main_table(env: Environment, report: Report) -> None:
             )
         _show(direct)
         report.loads.append(direct)
-        proxy = measure(
+        # The rows the targets compare take turns, so they share the machine's quiet and busy
+        # stretches alike (see `measure_interleaved`).
+        plans = [
+            Plan("nginx", env.proxy.url + "/api/profiles", with_cpu(tree(env.proxy.process.pid))),
+            Plan("bare", env.bare_url + "/api/profiles", with_cpu(tree(env.bare.pid))),
+            *(
+                Plan(f"keygate-{workers}w", serving.url + GATEWAY_PATH, with_cpu(serving.processes))
+                for workers, serving in env.keygate.items()
+            ),
+        ]
+        for result in measure_interleaved(
             env.run_dir,
-            "nginx",
-            env.proxy.url + "/api/profiles",
+            plans,
             conns,
             env.duration,
             env.warmup,
+            env.slices,
             env.auth_headers(),
-            around=with_cpu(tree(env.proxy.process.pid)),
-        )
-        _show(proxy)
-        report.loads.append(proxy)
-        bare = measure(
-            env.run_dir,
-            "bare",
-            env.bare_url + "/api/profiles",
-            conns,
-            env.duration,
-            env.warmup,
-            env.auth_headers(),
-            around=with_cpu(tree(env.bare.pid)),
-        )
-        _show(bare)
-        report.loads.append(bare)
-        for workers, serving in env.keygate.items():
-            label = f"keygate-{workers}w"
-            report.loads.append(_measure(env, label, serving.url + GATEWAY_PATH, conns, serving))
+        ):
+            _show(result)
+            report.loads.append(result)
 
 
 def scale_of_state(env: Environment, report: Report) -> None:
@@ -287,6 +281,19 @@ def _one_storm(
     return result
 
 
+def _slice_ratios(a: LoadResult | None, b: LoadResult | None) -> list[float]:
+    """a/b requests/s in each interleaved turn (empty when not measured in turns)."""
+    if a is None or b is None:
+        return []
+    turns = int(a.extra.get("slices", 0))
+    ratios = []
+    for index in range(1, turns + 1):
+        top, bottom = a.extra.get(f"slice{index}_rps"), b.extra.get(f"slice{index}_rps")
+        if top and bottom:
+            ratios.append(top / bottom)
+    return ratios
+
+
 def evaluate(report: Report) -> None:
     """Mark every target of issue 4 met or not from this run's numbers."""
     kg1, nginx64, bare64 = (report.load(n, 64) for n in ("keygate-1w", "nginx", "bare"))
@@ -306,6 +313,9 @@ def evaluate(report: Report) -> None:
         kg1.extra.get("server_cpu_us_per_req") if kg1 else None,
     )
     detail = f"CPU/req bare÷Keygate {cpu_ratio:.2f}" if cpu_ratio else ""
+    per_slice = _slice_ratios(kg1, bare64)
+    if per_slice:
+        detail += f"; per turn {' '.join(f'{r:.2f}' for r in per_slice)}"
     targets.append(
         Target(
             "Keygate(1w)/bare @64",

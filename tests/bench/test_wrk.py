@@ -1,0 +1,51 @@
+"""Merging wrk runs: totals add up and percentiles come from the merged latency distribution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.wrk import merge
+
+
+def _raw(requests: int, seconds: float, latencies_us: list[int], **errors: int) -> dict[str, Any]:
+    """A wrk result whose 1,000 quantile points are spread over `latencies_us`, in order."""
+    points = [latencies_us[i * len(latencies_us) // 1000] for i in range(1000)]
+    return {
+        "requests": requests,
+        "duration_us": int(seconds * 1e6),
+        "p50_us": points[499],
+        "p90_us": points[899],
+        "p99_us": points[989],
+        "max_us": max(latencies_us),
+        "q": points,
+        **{name: errors.get(name, 0) for name in ("connect", "read", "write", "status", "timeout")},
+    }
+
+
+def test_one_run_keeps_wrks_own_percentiles() -> None:
+    raw = _raw(5000, 2.0, list(range(1000, 2000)))
+    result = merge("x", 8, [(raw, {"server_cpu_us_per_req": 10.0})])
+    assert result.requests == 5000
+    assert result.rps == 2500
+    assert (result.p50_ms, result.p90_ms, result.p99_ms) == (1.499, 1.899, 1.989)
+    assert result.extra == {"server_cpu_us_per_req": 10.0}
+
+
+def test_runs_merge_by_request_weight() -> None:
+    fast = _raw(9000, 2.0, [1000] * 1000)  # 9,000 requests at 1 ms
+    slow = _raw(1000, 2.0, [5000] * 1000, timeout=3)  # 1,000 at 5 ms
+    result = merge(
+        "x",
+        64,
+        [(fast, {"server_cpu_s": 0.9, "core1_busy": 1.0}), (slow, {"server_cpu_s": 0.3})],
+    )
+    assert result.requests == 10_000
+    assert result.rps == 2500
+    assert result.p50_ms == 1.0  # 90 % of the requests took 1 ms
+    assert result.p90_ms == 1.0
+    assert result.p99_ms == 5.0
+    assert result.max_ms == 5.0
+    assert result.errors == 3
+    assert result.extra["server_cpu_us_per_req"] == 120.0  # 1.2 s over 10,000 requests
+    assert result.extra["slices"] == 2
+    assert (result.extra["slice1_rps"], result.extra["slice2_rps"]) == (4500.0, 500.0)
