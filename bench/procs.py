@@ -36,6 +36,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A loopback port that was free a moment ago, and the one after it (the sandboxes' pair)."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free loopback ports")
+
+
 def wait_for_port(port: int, timeout: float, alive: Callable[[], bool]) -> None:
     """Block until 127.0.0.1:port accepts connections; raise if the process died or time ran out."""
     deadline = time.monotonic() + timeout

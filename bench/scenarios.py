@@ -12,7 +12,15 @@ from bench.cpu import with_cpu
 from bench.deploy import KEYGATE, Deployment, Serving, import_connection, make_deployment, serve
 from bench.environment import Environment, tree
 from bench.nginx import worker_pids
-from bench.procs import LOAD_CORE, SERVER_CORE, affinity, free_port, pinned, wait_for_port
+from bench.procs import (
+    LOAD_CORE,
+    SERVER_CORE,
+    affinity,
+    free_port,
+    free_port_pair,
+    pinned,
+    wait_for_port,
+)
 from bench.report import Report, Target, ratio
 from bench.state import populate
 from bench.wrk import LoadResult, Plan, measure, measure_interleaved
@@ -202,7 +210,7 @@ def refresh_storm(env: Environment, report: Report) -> None:
     if importlib.util.find_spec("keygate.oauth.lifecycle") is None:
         report.scenarios["refresh_storm"] = {"status": "not runnable: token refresh not landed"}
         return
-    port = free_port()
+    port = free_port_pair()  # Klaviyo's sandbox on port, Constant Contact's on port + 1
     sandbox = env.sup.start(
         "sandbox",
         pinned(

@@ -86,6 +86,8 @@ class Gateway:
         self._rt = runtime
         self._reads = CachedReads(runtime)
         self._cache = runtime.cache
+        self._credentials = runtime.cache.credentials
+        self._upstream = runtime.upstream  # built here, inside the serving loop, once
         # (app, Authorization, connection choice) → route; dropped with the cache on any write.
         self._routes: dict[tuple[str, bytes | None, bytes | None], _Route] = {}
         runtime.cache.on_clear(self._routes.clear)
@@ -122,13 +124,15 @@ class Gateway:
                 raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
             if not safe:
                 native = check_native_path(native)
-            query = check_query(scope.get("query_string", b""))
+            query: bytes = scope.get("query_string", b"")
+            if query:
+                check_query(query)
             now = time.time()
             route = self._routes.get((app_name, headers.authorization, headers.connection_choice))
             if (
                 route is None
                 or route.refresh_at <= now
-                or self._cache.credentials.get(route.connection.id) is not route.credential
+                or self._credentials.get(route.connection.id) is not route.credential
             ):
                 route = await self._resolve(app_name, headers)
             self._cache.key_uses[route.key_id] = now
@@ -279,7 +283,7 @@ class Gateway:
     async def _exchange(
         self, send: Any, exchange: _Exchange, injection: Injection, replay_on_401: bool
     ) -> int:
-        builder = self._rt.upstream.request(exchange.method, exchange.url).headers(
+        builder = self._upstream.request(exchange.method, exchange.url).headers(
             [*exchange.headers, injection.header]
         )
         if exchange.streamed is not None:
