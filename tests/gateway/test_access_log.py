@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
+
+import pytest
 
 from keygate.gateway.access_log import AccessLog
 
@@ -72,6 +75,56 @@ def test_missing_connection_is_a_dash() -> None:
     finally:
         os.close(read_fd)
         os.close(write_fd)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.0, "0.0ms"),
+        (0.00004, "0.0ms"),
+        (0.00006, "0.1ms"),
+        (0.01234, "12.3ms"),
+        (0.0999, "99.9ms"),
+        (0.09996, "100.0ms"),
+        (2.5, "2500.0ms"),
+        (61.23456, "61234.6ms"),
+    ],
+)
+def test_duration_is_in_milliseconds_to_a_tenth(seconds: float, shown: str) -> None:
+    read_fd, write_fd = os.pipe()
+    log = AccessLog(write_fd)
+
+    async def one() -> None:
+        log.record("GET", "klaviyo", "/klaviyo/x", 200, seconds, "c", "r")
+        log.flush()
+
+    try:
+        asyncio.run(one())
+        assert f" 200 {shown} conn=c id=r\n" in os.read(read_fd, 4096).decode()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_timestamp_carries_the_milliseconds_of_the_request() -> None:
+    read_fd, write_fd = os.pipe()
+    log = AccessLog(write_fd)
+    at = time.time()
+
+    async def one() -> None:
+        log.record("GET", "klaviyo", "/klaviyo/x", 200, 0.001, "c", "r")
+        log.flush()
+
+    try:
+        asyncio.run(one())
+        stamp = os.read(read_fd, 4096).decode().split(" INFO ")[0]
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    written = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:]) / 1000
+    assert stamp[19] == ","
+    assert len(stamp) == 23
+    assert at - 0.001 <= written <= at + 1.0
 
 
 def _readable(fd: int) -> bool:

@@ -14,6 +14,9 @@ import asyncio
 import os
 import time
 
+# ",000" … ",999": the milliseconds of a timestamp, looked up rather than formatted per line.
+_MILLIS = tuple(f",{ms:03d}" for ms in range(1000))
+
 
 class AccessLog:
     """Buffers access lines and writes them in batches to a file descriptor (stderr)."""
@@ -54,17 +57,21 @@ class AccessLog:
         if not self._entries:
             return
         entries, self._entries = self._entries, []
-        # Lines are built here, once per batch, not on the request path.
+        # Lines are built here, once per batch, not on the request path; the duration is
+        # rounded to 0.1 ms in integers (float formatting was a third of a line's cost).
         head = self._head
         lines = []
+        append = lines.append
         for at, method, app, path, status, seconds, connection_id, request_id in entries:
             second = int(at)
             if second != self._second:
                 self._second = second
                 self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-            lines.append(
-                f"{self._stamp},{int((at - second) * 1000):03d}{head}{method} {app} {path} "
-                f"{status} {seconds * 1000:.1f}ms conn={connection_id or '-'} id={request_id}\n"
+            tenths = int(seconds * 10_000 + 0.5)
+            append(
+                f"{self._stamp}{_MILLIS[int((at - second) * 1000)]}{head}{method} {app} {path} "
+                f"{status} {tenths // 10}.{tenths % 10}ms conn={connection_id or '-'} "
+                f"id={request_id}\n"
             )
         data = "".join(lines).encode("utf-8", "replace")
         try:
