@@ -60,7 +60,7 @@ class AccessLog:
         # Lines are built here, once per batch, not on the request path; the duration is
         # rounded to 0.1 ms in integers (float formatting was a third of a line's cost).
         head = self._head
-        lines = []
+        lines: list[str] = []
         append = lines.append
         for at, method, app, path, status, seconds, connection_id, request_id in entries:
             second = int(at)
