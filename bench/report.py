@@ -134,6 +134,17 @@ def scenario_tables(scenarios: dict[str, Any]) -> str:
             )
     elif storm:
         parts.append(f"Refresh storm: {storm.get('status', 'not run')}")
+    counted = scenarios.get("instructions")
+    if counted and counted.get("counts"):
+        bare = next((c["per_request"] for c in counted["counts"] if c["label"] == "bare"), None)
+        parts.append(
+            "| server (valgrind, 1 connection) | instructions/request | ÷ bare |\n|---|---:|---:|"
+        )
+        for c in counted["counts"]:
+            share = f"{c['per_request'] / bare:.3f}" if bare else "-"
+            parts[-1] += f"\n| {c['label']} | {c['per_request']:,} | {share} |"
+    elif counted:
+        parts.append(f"Instructions: {counted.get('status', 'not run')}")
     return "\n\n".join(parts)
 
 

@@ -55,7 +55,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="main,scale,bodies,postgres,storm",
-        help="comma list of scenarios: main,scale,bodies,postgres,storm",
+        help="comma list of scenarios: main,scale,bodies,postgres,storm and, not run by "
+        "default, instructions (valgrind counts per request, about 4 minutes)",
     )
     parser.add_argument(
         "--slices",
@@ -91,6 +92,7 @@ def main() -> int:
                 ("bodies", scenarios.big_bodies),
                 ("postgres", scenarios.postgres),
                 ("storm", scenarios.refresh_storm),
+                ("instructions", scenarios.instruction_counts),
             ]
             for name, step in steps:
                 if name not in chosen:

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import bodies, storm
+from bench import bodies, instructions, storm
 from bench.cpu import with_cpu
 from bench.deploy import KEYGATE, Deployment, Serving, import_connection, make_deployment, serve
 from bench.environment import Environment, tree
@@ -302,6 +302,19 @@ def _slice_ratios(a: LoadResult | None, b: LoadResult | None) -> list[float]:
     return ratios
 
 
+def instruction_counts(env: Environment, report: Report) -> None:
+    """bare, Keygate and Keygate without its access log, in instructions per request."""
+    if not instructions.available():
+        report.scenarios["instructions"] = {
+            "status": "not runnable: valgrind missing (scripts/system-deps.sh bench installs it)"
+        }
+        return
+    counts = instructions.measure_all(env.sup, env.run_dir, env.upstream.url, env.deployment)
+    for c in counts:
+        print(f"  {c.label:24} {c.per_request:10,.0f} instructions/request", flush=True)
+    report.scenarios["instructions"] = {"status": "ran", "counts": [c.as_dict() for c in counts]}
+
+
 def evaluate(report: Report) -> None:
     """Mark every target of issue 4 met or not from this run's numbers."""
     kg1, nginx64, bare64 = (report.load(n, 64) for n in ("keygate-1w", "nginx", "bare"))
@@ -324,6 +337,9 @@ def evaluate(report: Report) -> None:
     per_slice = _slice_ratios(kg1, bare64)
     if per_slice:
         detail += f"; per turn {' '.join(f'{r:.2f}' for r in per_slice)}"
+    by_instructions = _instruction_ratio(report)
+    if by_instructions is not None:
+        detail += f"; by instructions (valgrind, 1 connection) {by_instructions:.3f}"
     targets.append(
         Target(
             "Keygate(1w)/bare @64",
@@ -413,3 +429,12 @@ def evaluate(report: Report) -> None:
         targets.append(
             Target("Refresh storm", "1 token request, p99 ≤ token + 50 ms", None, None, status)
         )
+
+
+def _instruction_ratio(report: Report) -> float | None:
+    """bare's instructions per request ÷ Keygate's, when the instructions scenario ran."""
+    counts = {
+        c["label"]: c["per_request"]
+        for c in report.scenarios.get("instructions", {}).get("counts", [])
+    }
+    return ratio(counts.get("bare"), counts.get("keygate"))

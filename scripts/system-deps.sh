@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a task needs, only if they are missing.
 #   scripts/system-deps.sh test   → postgresql (throwaway test database), chromium (browser tests)
-#   scripts/system-deps.sh bench  → nginx and wrk (benchmark harness)
+#   scripts/system-deps.sh bench  → nginx, wrk and valgrind (benchmark harness)
 set -euo pipefail
 
 need=()
@@ -14,6 +14,7 @@ case "${1:-test}" in
   bench)
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
     command -v wrk >/dev/null 2>&1 || need+=(wrk)
+    command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
     have_pg || need+=(postgresql)
     ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;

@@ -1,0 +1,48 @@
+"""The valgrind instruction count: the worker's total is picked out of granian's two logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.instructions import Count, worker_instructions
+
+
+def _log(path: Path, pid: int, parent: int, refs: str | None) -> Path:
+    lines = [
+        f"=={pid}== Cachegrind, a high-precision tracing profiler",
+        f"=={pid}== Command: /venv/bin/keygate serve --port 9000 --workers 1",
+        f"=={pid}== Parent PID: {parent}",
+        f"=={pid}==",
+    ]
+    if refs is not None:
+        lines.append(f"=={pid}== I   refs:      {refs}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_worker_is_the_process_whose_parent_also_logged(tmp_path: Path) -> None:
+    main = _log(tmp_path / "100.log", 100, 7, "4,032,173,824")
+    worker = _log(tmp_path / "101.log", 101, 100, "423,070,768")
+    assert worker_instructions([main, worker]) == 423_070_768
+    assert worker_instructions([worker, main]) == 423_070_768
+
+
+def test_a_worker_that_did_not_finish_is_an_error(tmp_path: Path) -> None:
+    main = _log(tmp_path / "100.log", 100, 7, "4,032,173,824")
+    worker = _log(tmp_path / "101.log", 101, 100, None)
+    with pytest.raises(RuntimeError, match="one finished worker"):
+        worker_instructions([main, worker])
+
+
+def test_no_worker_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="one finished worker"):
+        worker_instructions([_log(tmp_path / "100.log", 100, 7, "5")])
+
+
+def test_per_request_excludes_start_up() -> None:
+    count = Count(
+        "keygate", few=200, many=1200, instructions_few=5_000_000, instructions_many=8_000_000
+    )
+    assert count.per_request == 3000
+    assert count.as_dict()["per_request"] == 3000
