@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -169,8 +170,6 @@ def count(
 
 def bare_argv(port: int, upstream: str) -> list[str]:
     """The bare pass-through, one worker."""
-    import sys
-
     return [sys.executable, "-m", "bench.bare", "--port", str(port), "--upstream", upstream]
 
 
