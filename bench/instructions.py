@@ -96,18 +96,20 @@ def sequential_gets(port: int, path: str, headers: dict[str, str], count: int) -
         connection.close()
 
 
-def _run_once(
-    sup: Supervisor,
-    run_dir: Path,
-    label: str,
-    argv: list[str],
-    env: dict[str, str] | None,
-    port: int,
-    path: str,
-    headers: dict[str, str],
-    count: int,
-) -> int:
-    logs = run_dir / f"valgrind-{label}-{count}"
+@dataclass
+class Server:
+    """How to start one server under test and what to ask it."""
+
+    label: str
+    argv: list[str]
+    env: dict[str, str] | None
+    port: int
+    path: str
+    headers: dict[str, str]
+
+
+def _run_once(sup: Supervisor, run_dir: Path, server: Server, count: int) -> int:
+    logs = run_dir / f"valgrind-{server.label}-{count}"
     logs.mkdir(parents=True, exist_ok=True)
     command = [
         VALGRIND,
@@ -116,23 +118,23 @@ def _run_once(
         "--cachegrind-out-file=/dev/null",
         "--trace-children=yes",
         f"--log-file={logs}/%p.log",
-        *argv,
+        *server.argv,
     ]
-    started = sup.start(f"valgrind-{label}-{count}", pinned(SERVER_CORE, command), env=env)
+    started = sup.start(logs.name, pinned(SERVER_CORE, command), env=server.env)
     try:
-        wait_for_port(port, 300, started.alive)
-        _wait_until_answering(port, path, headers, started)
-        sequential_gets(port, path, headers, count)
+        wait_for_port(server.port, 300, started.alive)
+        _wait_until_answering(server, started)
+        sequential_gets(server.port, server.path, server.headers, count)
     finally:
         _stop_gracefully(sup, started)
     return worker_instructions(sorted(logs.glob("*.log")))
 
 
-def _wait_until_answering(port: int, path: str, headers: dict[str, str], started: Started) -> None:
+def _wait_until_answering(server: Server, started: Started) -> None:
     deadline = time.monotonic() + 300
     while True:
         try:
-            sequential_gets(port, path, headers, 1)
+            sequential_gets(server.port, server.path, server.headers, 1)
             return
         except (OSError, RuntimeError, http.client.HTTPException):
             if time.monotonic() > deadline or not started.alive():
@@ -150,22 +152,11 @@ def _stop_gracefully(sup: Supervisor, started: Started) -> None:
     sup.stop(started)
 
 
-def count(
-    sup: Supervisor,
-    run_dir: Path,
-    label: str,
-    argv: list[str],
-    env: dict[str, str] | None,
-    port: int,
-    path: str,
-    headers: dict[str, str],
-    few: int,
-    many: int,
-) -> Count:
+def count(sup: Supervisor, run_dir: Path, server: Server, few: int, many: int) -> Count:
     """Instructions per request of one server, from a run with `few` and one with `many`."""
-    low = _run_once(sup, run_dir, label, argv, env, port, path, headers, few)
-    high = _run_once(sup, run_dir, label, argv, env, port, path, headers, many)
-    return Count(label, few, many, low, high)
+    low = _run_once(sup, run_dir, server, few)
+    high = _run_once(sup, run_dir, server, many)
+    return Count(server.label, few, many, low, high)
 
 
 def bare_argv(port: int, upstream: str) -> list[str]:
@@ -191,40 +182,15 @@ def measure_all(
         "Authorization": f"Bearer {deployment.api_key}",
         "Maton-Connection": deployment.connection_id,
     }
-    results = []
     port = free_port()
-    results.append(
-        count(
-            sup,
-            run_dir,
-            "bare",
-            bare_argv(port, upstream),
-            None,
-            port,
-            "/api/profiles",
-            headers,
-            few,
-            many,
-        )
-    )
+    servers = [Server("bare", bare_argv(port, upstream), None, port, "/api/profiles", headers)]
     for label, extra in (
         ("keygate", {}),
         ("keygate-no-access-log", {"KEYGATE_ACCESS_LOG": "false"}),
     ):
         port = free_port()
         env = {**deployment.env, "KEYGATE_PUBLIC_URL": f"http://127.0.0.1:{port}", **extra}
-        results.append(
-            count(
-                sup,
-                run_dir,
-                label,
-                keygate_argv(port),
-                env,
-                port,
-                "/klaviyo/api/profiles",
-                headers,
-                few,
-                many,
-            )
+        servers.append(
+            Server(label, keygate_argv(port), env, port, "/klaviyo/api/profiles", headers)
         )
-    return results
+    return [count(sup, run_dir, server, few, many) for server in servers]

@@ -333,13 +333,14 @@ def evaluate(report: Report) -> None:
         bare64.extra.get("server_cpu_us_per_req") if bare64 else None,
         kg1.extra.get("server_cpu_us_per_req") if kg1 else None,
     )
-    detail = f"CPU/req bare÷Keygate {cpu_ratio:.2f}" if cpu_ratio else ""
+    details = [f"CPU/req bare÷Keygate {cpu_ratio:.2f}"] if cpu_ratio else []
     per_slice = _slice_ratios(kg1, bare64)
     if per_slice:
-        detail += f"; per turn {' '.join(f'{r:.2f}' for r in per_slice)}"
+        details.append(f"per turn {' '.join(f'{r:.2f}' for r in per_slice)}")
     by_instructions = _instruction_ratio(report)
     if by_instructions is not None:
-        detail += f"; by instructions (valgrind, 1 connection) {by_instructions:.3f}"
+        details.append(f"by instructions (valgrind, 1 connection) {by_instructions:.3f}")
+    detail = "; ".join(details)
     targets.append(
         Target(
             "Keygate(1w)/bare @64",

@@ -46,3 +46,19 @@ def test_per_request_excludes_start_up() -> None:
     )
     assert count.per_request == 3000
     assert count.as_dict()["per_request"] == 3000
+
+
+def test_the_bare_verdict_carries_the_instruction_ratio() -> None:
+    from bench.report import Report
+    from bench.scenarios import evaluate
+
+    report = Report(meta={})
+    counts = [
+        Count("bare", 200, 3200, 1_000_000, 301_000_000),
+        Count("keygate", 200, 3200, 9_000_000, 369_000_000),
+    ]
+    report.scenarios["instructions"] = {"counts": [c.as_dict() for c in counts]}
+    evaluate(report)
+    (verdict,) = [t for t in report.targets if t.name.startswith("Keygate(1w)/bare")]
+    assert verdict.detail == "by instructions (valgrind, 1 connection) 0.833"
+    assert verdict.met is None  # the target is judged on throughput at 64 connections
