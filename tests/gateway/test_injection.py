@@ -97,3 +97,21 @@ def test_query_string_forwarded_byte_for_byte(
     assert response.status_code == 200
     assert recording.seen[-1].query == query
     assert response.json()["query"] == query.decode()
+
+
+def test_response_hop_by_hop_headers_and_those_connection_names_are_dropped() -> None:
+    from keygate.gateway.headers import downstream_response_headers
+
+    items = [
+        ("content-type", "application/json"),
+        ("connection", "keep-alive"),
+        ("keep-alive", "timeout=5"),
+        ("transfer-encoding", "chunked"),
+        ("x-hop", "1"),
+        ("x-kept", "2"),
+    ]
+    kept = downstream_response_headers(items, "keep-alive")
+    assert kept == [(b"content-type", b"application/json"), (b"x-hop", b"1"), (b"x-kept", b"2")]
+    named = downstream_response_headers(items, "Keep-Alive, X-Hop")
+    assert named == [(b"content-type", b"application/json"), (b"x-kept", b"2")]
+    assert downstream_response_headers(items, None) == kept

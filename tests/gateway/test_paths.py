@@ -113,4 +113,6 @@ def test_split_app_keeps_the_rest_encoded() -> None:
     assert split_app(b"/klaviyo") == ("klaviyo", b"/", True)
     assert split_app(b"/klaviyo/api/profiles/") == ("klaviyo", b"/api/profiles/", True)
     assert split_app(b"/klaviyo/api/a%20b") == ("klaviyo", b"/api/a%20b", False)
-    assert split_app(b"/Klaviyo/x") == ("Klaviyo", b"/x", False)
+    assert split_app(b"/Klaviyo/x") == ("Klaviyo", b"/x", True)  # not an app: 404 later
+    assert split_app(b"/klaviyo/api/.hidden") == ("klaviyo", b"/api/.hidden", False)
+    assert split_app(b"/klaviyo/api//x") == ("klaviyo", b"/api//x", False)

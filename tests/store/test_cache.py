@@ -30,8 +30,8 @@ def test_metrics_histogram_buckets_are_cumulative() -> None:
     from keygate.gateway.metrics import GatewayMetrics
 
     metrics = GatewayMetrics()
-    for seconds in (0.001, 0.005, 0.0051, 0.3, 20.0):
-        metrics.observe("klaviyo", 200, seconds)
+    metrics.add(["klaviyo"] * 4, [200] * 4, [0.3, 0.005, 0.001, 0.0051])
+    metrics.add(["klaviyo"], [200], [20.0])
     text = metrics.render()
     assert 'le="0.005"' in text
     lines = {

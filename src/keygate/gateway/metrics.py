@@ -3,28 +3,65 @@
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
-from collections import defaultdict
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from itertools import compress
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
 
 
 class GatewayMetrics:
-    """Cheap enough for the hot path: a dict increment and a bucket search per request."""
+    """Request counts and latency histograms per app, added a batch at a time.
+
+    The gateway does not count on the request path: its request log queues each request and
+    adds the batch here (see `request_log`); `render` first has the queue counted.
+    """
 
     def __init__(self) -> None:
-        self._requests: defaultdict[tuple[str, int], int] = defaultdict(int)
+        self._requests: Counter[tuple[str, int]] = Counter()
         self._buckets: defaultdict[str, list[int]] = defaultdict(lambda: [0] * len(_BUCKETS))
         self._seconds: defaultdict[str, float] = defaultdict(float)
+        self._count_pending: Callable[[], None] | None = None
 
-    def observe(self, app: str, status: int, seconds: float) -> None:
-        """Count one gateway request."""
-        self._requests[(app, status)] += 1
-        self._seconds[app] += seconds
-        self._buckets[app][bisect_left(_BUCKETS, seconds)] += 1
+    def count_pending_with(self, flush: Callable[[], None]) -> None:
+        """Have `render` call `flush` first, so requests still queued are counted."""
+        self._count_pending = flush
+
+    def add(self, apps: list[str], statuses: list[int], seconds: list[float]) -> None:
+        """Count a batch of gateway requests, given as columns: request i is `apps[i]`,
+        `statuses[i]`, `seconds[i]`.
+
+        Per batch, not per request: the common batch (one app, one status) costs a few C loops
+        over the columns; the histogram comes from sorting the latencies once and bisecting
+        them at the bucket bounds.
+        """
+        names = set(apps)
+        for app in names:
+            if len(names) == 1:
+                mine, spent = statuses, sorted(seconds)
+            else:
+                picks = [name == app for name in apps]
+                mine, spent = list(compress(statuses, picks)), sorted(compress(seconds, picks))
+            if mine.count(mine[0]) == len(mine):
+                self._requests[app, mine[0]] += len(mine)
+            else:
+                for status, count in Counter(mine).items():
+                    self._requests[app, status] += count
+            self._seconds[app] += sum(spent)
+            buckets = self._buckets[app]
+            below = 0
+            for index, bound in enumerate(_BUCKETS):
+                upto = bisect_right(spent, bound)
+                buckets[index] += upto - below
+                if upto == len(spent):  # the rest of the buckets get nothing
+                    break
+                below = upto
 
     def render(self) -> str:
         """The metrics of this process as Prometheus exposition text."""
+        if self._count_pending is not None:
+            self._count_pending()
         pid = os.getpid()
         lines = [
             "# HELP keygate_gateway_requests_total Gateway requests by app and status.",

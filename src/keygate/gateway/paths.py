@@ -24,24 +24,21 @@ _PATH_MESSAGE = (
 )
 
 
-# The common case in one match: an app name, then segments of unreserved and sub-delim
-# characters only (no '%', no empty segment, none starting with '.'), so no dot segment either.
-_PLAIN_PATH = re.compile(
-    rb"/([a-z0-9][a-z0-9-]*)((?:/[A-Za-z0-9_~!$&'()*+,;=:-][A-Za-z0-9._~!$&'()*+,;=:-]*)*/?)"
-)
+# The common case: segments of unreserved and sub-delim characters only (no '%', no empty
+# segment, none starting with '.', so no dot segment either). Checked with `bytes.translate`
+# (deleting these bytes must leave nothing) and two substring tests: a third of a regex match.
+_PLAIN_BYTES = b"/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~!$&'()*+,;=:-"
 
 
 def split_app(raw_path: bytes) -> tuple[str, bytes, bool]:
     """The first path segment (the app), the rest (still percent-encoded), and whether the rest
     is already known to be safe (else it needs `check_native_path`)."""
-    plain = _PLAIN_PATH.fullmatch(raw_path)
-    if plain is not None:
-        app, native = plain.groups()
-        return app.decode("latin-1"), native or b"/", True
     end = raw_path.find(b"/", 1)
     if end == -1:
-        return raw_path[1:].decode("latin-1"), b"", False
-    return raw_path[1:end].decode("latin-1"), raw_path[end:], False
+        return raw_path[1:].decode("latin-1"), b"/", True
+    native = raw_path[end:]
+    plain = not native.translate(None, _PLAIN_BYTES) and b"//" not in native
+    return raw_path[1:end].decode("latin-1"), native, plain and b"/." not in native
 
 
 def check_native_path(native: bytes) -> bytes:

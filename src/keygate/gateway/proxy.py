@@ -32,17 +32,13 @@ from keygate.errors import (
     UpstreamUnreachable,
     render_error,
 )
-from keygate.gateway.access_log import AccessLog
 from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
-from keygate.gateway.headers import (
-    CallerHeaders,
-    downstream_response_headers,
-    read_caller_headers,
-)
+from keygate.gateway.headers import downstream_response_headers, read_caller_headers
 from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, split_app
 from keygate.gateway.ratelimit import KeyRateLimiter
+from keygate.gateway.request_log import RequestLog
 from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
@@ -51,30 +47,10 @@ from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 Scope = dict[str, Any]
 log = logging.getLogger("keygate.gateway")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _WHOLE_RESPONSE_MAX = 64 * 1024
 _REPLAY = -1
 _MAX_ROUTES = 100_000
-
-
-class RequestIds:
-    """Request ids: 32 hex characters, a random per-process prefix and a counter.
-
-    Unique across processes and restarts without a random-number syscall per request; they are
-    correlation ids, not secrets. A caller's own valid `X-Request-Id` is kept.
-    """
-
-    def __init__(self) -> None:
-        self._prefix = os.urandom(10).hex()
-        self._next = 0
-
-    def __call__(self, given: bytes | None) -> str:
-        if given is not None:
-            candidate = given.decode("latin-1")
-            if _REQUEST_ID.match(candidate):
-                return candidate
-        self._next = number = (self._next + 1) & 0xFFFFFFFFFFFF
-        return f"{self._prefix}{number:012x}"
 
 
 class Gateway:
@@ -86,7 +62,7 @@ class Gateway:
         self._rt = runtime
         self._reads = CachedReads(runtime)
         self._cache = runtime.cache
-        self._credentials = runtime.cache.credentials
+        self._credential_of = runtime.cache.credentials.lookup
         self._upstream = runtime.upstream  # built here, inside the serving loop, once
         # (app, Authorization, connection choice) → route; dropped with the cache on any write.
         self._routes: dict[tuple[str, bytes | None, bytes | None], _Route] = {}
@@ -97,56 +73,75 @@ class Gateway:
         settings = runtime.settings
         limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._limiter = limiter if limiter.enabled else None
-        self._metrics = metrics
         self._max_body = settings.max_request_body
-        self._access = AccessLog() if settings.access_log else None
-        self._request_id = RequestIds()
+        self._log = RequestLog(metrics, lines=settings.access_log)
+        self._pending = self._log.entries
+        self._batch = self._log.max_lines
+        # Request ids: 32 hex characters, a random per-process prefix and a counter — unique
+        # across processes and restarts without a random-number syscall per request (they are
+        # correlation ids, not secrets). Built inline below: a call per request cost more.
+        self._id_prefix = os.urandom(10).hex().encode()
+        self._id_counter = 0
 
     def close(self) -> None:
-        """Write what the access log still holds."""
-        if self._access is not None:
-            self._access.flush()
+        """Count and write what the request log still holds."""
+        self._log.flush()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         # The request runs in this coroutine and `_exchange` only: every await that suspends
         # resumes through each coroutine frame above it, so the hot path keeps the stack flat.
         started = time.perf_counter()
-        headers = read_caller_headers(scope["headers"])
-        request_id = self._request_id(headers.request_id)
+        forward, forwarded_names, authorization, choice, request_id, declared, chunked = (
+            read_caller_headers(scope["headers"])
+        )
+        if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
+            # Not the caller's own valid id: a new one.
+            self._id_counter = number = (self._id_counter + 1) & 0xFFFFFFFFFFFF
+            request_id = b"%s%012x" % (self._id_prefix, number)
         app_name = "-"
         status = 500
         connection_id = ""
         try:
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
             app_name, native, safe = split_app(raw_path)
-            if app_name not in self._rt.apps:
+            app = self._rt.apps.get(app_name)
+            if app is None:
                 app_name = "-"
                 raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
             if not safe:
                 native = check_native_path(native)
+            url = app.base_url + native.decode("ascii")
             query: bytes = scope.get("query_string", b"")
             if query:
                 check_query(query)
+                url += "?" + query.decode("ascii")
             now = time.time()
-            route = self._routes.get((app_name, headers.authorization, headers.connection_choice))
+            route = self._routes.get((app_name, authorization, choice))
             if (
                 route is None
                 or route.refresh_at <= now
-                or self._credentials.get(route.connection.id) is not route.credential
+                or self._credential_of(route.connection.id) is not route.credential
             ):
-                route = await self._resolve(app_name, headers)
+                route = await self._resolve(app, authorization, choice)
             self._cache.key_uses[route.key_id] = now
             if self._limiter is not None:
                 self._limiter.check(route.key_id)
             connection_id = route.connection.id
-            exchange = self._exchange_for(scope, route, native, query, headers, request_id)
-            if exchange.has_body:
+            for key, name, value in app.default_headers:
+                if key not in forwarded_names:
+                    forward.append((name, value))
+            if declared is not None and self._max_body and _length(declared) > self._max_body:
+                raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
+            first = b""
+            streamed = None
+            # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: no receive().
+            if declared is not None or chunked or scope.get("http_version") == "2":
                 first, more = await read_first(receive)
-                exchange.first = first
                 if more:
-                    exchange.streamed = StreamedBody(first, receive, self._max_body)
+                    streamed = StreamedBody(first, receive, self._max_body)
+            request = (scope["method"], url, forward, first, streamed, declared is not None)
             injection = route.injection
-            status = await self._exchange(send, exchange, injection, replay_on_401=True)
+            status = await self._exchange(send, request, route, injection, request_id, True)
             if status == _REPLAY:
                 # The upstream refused the token: refresh once (shared with concurrent
                 # callers), replay.
@@ -154,7 +149,7 @@ class Gateway:
                     route.app, route.connection, injection.version
                 )
                 injection = self._injector.render(route.app, route.connection, fresh)
-                status = await self._exchange(send, exchange, injection, replay_on_401=False)
+                status = await self._exchange(send, request, route, injection, request_id, False)
         except KeygateError as error:
             status = error.status
             await self._send_error(send, error, request_id, connection_id)
@@ -163,68 +158,36 @@ class Gateway:
         except Exception:
             # A bug or an outage (database, decryption): say so in JSON, log it once, with no
             # request data beyond the id.
-            log.exception("gateway request %s failed", request_id)
+            log.exception("gateway request %s failed", request_id.decode())
             status = 500
             await self._send_error(send, KeygateError(), request_id, connection_id)
         finally:
-            elapsed = time.perf_counter() - started
-            self._metrics.observe(app_name, status, elapsed)
-            if self._access is not None:
-                self._access.record(
+            # RequestLog.record, inlined: an append, and a call only when a batch starts or fills.
+            pending = self._pending
+            pending.append(
+                (
+                    started,
+                    time.perf_counter() - started,
                     scope["method"],
                     app_name,
                     scope["path"],
                     status,
-                    elapsed,
                     connection_id,
                     request_id,
                 )
+            )
+            size = len(pending)
+            if size == 1 or size >= self._batch:
+                self._log.appended()
 
-    def _exchange_for(
-        self,
-        scope: Scope,
-        route: _Route,
-        native: bytes,
-        query: bytes,
-        headers: CallerHeaders,
-        request_id: str,
-    ) -> _Exchange:
-        """The upstream request, its body still unread."""
-        app = route.app
-        out_headers = headers.forward
-        for key, name, value in app.default_headers:
-            if key not in headers.forwarded_names:
-                out_headers.append((name, value))
-        declared = headers.content_length
-        if declared is not None and self._max_body and _length(declared) > self._max_body:
-            raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
-        url = app.base_url + native.decode("ascii")
-        if query:
-            url += "?" + query.decode("ascii")
-        return _Exchange(
-            scope["method"],
-            url,
-            out_headers,
-            b"",
-            None,
-            # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: no receive().
-            declared is not None
-            or headers.has_transfer_encoding
-            or scope.get("http_version") == "2",
-            declared is not None,
-            request_id,
-            route.connection.id,
-            route.connection_header,
-        )
-
-    async def _resolve(self, app_name: str, headers: CallerHeaders) -> _Route:
+    async def _resolve(
+        self, app: ConfiguredApp, auth: bytes | None, choice: bytes | None
+    ) -> _Route:
         """Key, connection and credential from the cache or the store; kept as a route while
         nothing is written and the token is not due for refresh."""
         generation = self._cache.generation
-        app = self._rt.apps[app_name]
-        auth = headers.authorization
         key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
-        connection = await self._choose(key.workspace_id, app, headers)
+        connection = await self._choose(key.workspace_id, app, choice)
         injection, credential = await self._injector.injection_for(app, connection)
         route = _Route(
             app=app,
@@ -238,13 +201,12 @@ class Gateway:
         if generation == self._cache.generation:
             if len(self._routes) >= _MAX_ROUTES:
                 self._routes.clear()
-            self._routes[(app_name, auth, headers.connection_choice)] = route
+            self._routes[(app.name, auth, choice)] = route
         return route
 
     async def _choose(
-        self, workspace_id: str, app: ConfiguredApp, headers: CallerHeaders
+        self, workspace_id: str, app: ConfiguredApp, chosen: bytes | None
     ) -> ConnectionRecord:
-        chosen = headers.connection_choice
         if chosen is None:
             default = await self._reads.default_connection(workspace_id, app.name)
             if default is None:
@@ -281,26 +243,33 @@ class Gateway:
         return record
 
     async def _exchange(
-        self, send: Any, exchange: _Exchange, injection: Injection, replay_on_401: bool
+        self,
+        send: Any,
+        request: _Request,
+        route: _Route,
+        injection: Injection,
+        request_id: bytes,
+        replay_on_401: bool,
     ) -> int:
-        builder = self._upstream.request(exchange.method, exchange.url).headers(
-            [*exchange.headers, injection.header]
-        )
-        if exchange.streamed is not None:
-            builder = builder.body_stream(exchange.streamed)
-        elif exchange.first or exchange.declared_length:
-            builder = builder.body_bytes(exchange.first)
+        method, url, headers, first, streamed, declared_length = request
+        builder = self._upstream.request(method, url).headers([*headers, injection.header])
+        if streamed is not None:
+            builder = builder.body_stream(streamed)
+        elif first or declared_length:
+            builder = builder.body_bytes(first)
         try:
             async with builder.build_streamed() as response:
                 status: int = response.status
                 if status == 401 and injection.refreshable and replay_on_401:
-                    if exchange.streamed is None:
+                    if streamed is None:
                         return _REPLAY
                     # The body is gone: pass the 401 on, but refresh for the next request.
-                    self._refresh_later(exchange.connection_id, injection.version)
-                out = downstream_response_headers(response.headers.items())
-                out.append((b"x-request-id", exchange.request_id.encode()))
-                out.append(exchange.connection_header)
+                    self._refresh_later(route.connection.id, injection.version)
+                out = downstream_response_headers(
+                    response.headers.items(), response.get_header("connection")
+                )
+                out.append((b"x-request-id", request_id))
+                out.append(route.connection_header)
                 length = response.get_header("content-length")
                 if length is not None and _length(length) <= _WHOLE_RESPONSE_MAX:
                     body = bytes(await response.bytes())
@@ -318,7 +287,7 @@ class Gateway:
         except upstream_errors.RequestTimeoutError as exc:
             raise UpstreamTimeout from exc
         except upstream_errors.RequestError as exc:
-            if exchange.streamed is not None and exchange.streamed.too_large:
+            if streamed is not None and streamed.too_large:
                 raise BodyTooLarge(StreamedBody.limit_message(self._max_body)) from exc
             raise UpstreamUnreachable from exc
 
@@ -338,10 +307,10 @@ class Gateway:
         task.add_done_callback(self._background.discard)
 
     async def _send_error(
-        self, send: Any, error: KeygateError, request_id: str, connection_id: str
+        self, send: Any, error: KeygateError, request_id: bytes, connection_id: str
     ) -> None:
         status, headers, body = render_error(error)
-        headers.append((b"x-request-id", request_id.encode()))
+        headers.append((b"x-request-id", request_id))
         if connection_id:
             headers.append((b"keygate-connection", connection_id.encode()))
         try:
@@ -358,22 +327,11 @@ def _length(value: bytes | str) -> int:
         return 0
 
 
-@dataclass(slots=True)
-class _Exchange:
-    """One gateway request as sent upstream (kept to replay it once after a refresh)."""
-
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    first: bytes
-    streamed: StreamedBody | None
-    has_body: bool
-    """Whether the caller sends a body (Content-Length, chunked, or an HTTP/2 stream)."""
-    declared_length: bool
-    """Whether it declared a Content-Length (0 included), so the upstream gets one too."""
-    request_id: str
-    connection_id: str
-    connection_header: tuple[bytes, bytes]
+_Request = tuple[str, str, list[tuple[str, str]], bytes, StreamedBody | None, bool]
+"""The upstream request, kept to replay it once after a refresh: (method, URL, headers to
+forward, the body's first bytes, the rest of it as a stream or None, whether the caller declared
+a Content-Length — 0 included — so the upstream gets one too). A tuple: building an object per
+request cost more than the rest of this step."""
 
 
 @dataclass(slots=True)

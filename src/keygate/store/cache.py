@@ -24,6 +24,9 @@ class BoundedMap(Generic[K, V]):
     def __init__(self, max_size: int) -> None:
         self._data: dict[K, V] = {}
         self._max = max_size
+        self.lookup: Callable[[K], V | None] = self._data.get
+        """The value or None: `dict.get` of the map, bound once (the hot path's read costs no
+        Python-level call)."""
 
     def get(self, key: K) -> V | object:
         """The value, or the module's missing sentinel."""

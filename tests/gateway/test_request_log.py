@@ -1,4 +1,5 @@
-"""The batched access log: one line per request, written in batches, never lost on close."""
+"""The request log: one access line per request, written in batches, never lost on close, and
+the batches counted into the metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 
 import pytest
 
-from keygate.gateway.access_log import AccessLog
+from keygate.gateway.metrics import GatewayMetrics
+from keygate.gateway.request_log import RequestLog
 
 LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO pid=\d+ keygate\.access "
@@ -19,11 +21,20 @@ LINE = re.compile(
 
 def test_lines_are_batched_and_written_within_the_interval() -> None:
     read_fd, write_fd = os.pipe()
-    log = AccessLog(write_fd, interval=0.05)
+    log = RequestLog(GatewayMetrics(), fd=write_fd, interval=0.05)
 
     async def requests() -> bytes:
         for index in range(3):
-            log.record("GET", "klaviyo", "/klaviyo/api/profiles", 200, 0.0015, "c-1", f"r-{index}")
+            log.record(
+                time.perf_counter(),
+                0.0015,
+                "GET",
+                "klaviyo",
+                "/klaviyo/api/profiles",
+                200,
+                "c-1",
+                f"r-{index}".encode(),
+            )
         await asyncio.sleep(0)  # a loop turn is not enough: the batch waits for the interval
         before = os.read(read_fd, 65536) if _readable(read_fd) else b""
         await asyncio.sleep(0.2)
@@ -42,11 +53,20 @@ def test_lines_are_batched_and_written_within_the_interval() -> None:
 
 def test_a_full_batch_is_written_at_once_and_close_writes_the_rest() -> None:
     read_fd, write_fd = os.pipe()
-    log = AccessLog(write_fd, interval=3600, max_lines=2)
+    log = RequestLog(GatewayMetrics(), fd=write_fd, interval=3600, max_lines=2)
 
     async def requests() -> tuple[bytes, bytes]:
         for index in range(3):
-            log.record("GET", "klaviyo", "/klaviyo/api/profiles", 200, 0.0015, "c-1", f"r-{index}")
+            log.record(
+                time.perf_counter(),
+                0.0015,
+                "GET",
+                "klaviyo",
+                "/klaviyo/api/profiles",
+                200,
+                "c-1",
+                f"r-{index}".encode(),
+            )
         full = os.read(read_fd, 65536) if _readable(read_fd) else b""
         log.flush()
         rest = os.read(read_fd, 65536) if _readable(read_fd) else b""
@@ -63,10 +83,10 @@ def test_a_full_batch_is_written_at_once_and_close_writes_the_rest() -> None:
 
 def test_missing_connection_is_a_dash() -> None:
     read_fd, write_fd = os.pipe()
-    log = AccessLog(write_fd)
+    log = RequestLog(GatewayMetrics(), fd=write_fd)
 
     async def one() -> None:
-        log.record("POST", "-", "/nope/x", 404, 0.0001, "", "r")
+        log.record(time.perf_counter(), 0.0001, "POST", "-", "/nope/x", 404, "", b"r")
         log.flush()
 
     try:
@@ -92,10 +112,10 @@ def test_missing_connection_is_a_dash() -> None:
 )
 def test_duration_is_in_milliseconds_to_a_tenth(seconds: float, shown: str) -> None:
     read_fd, write_fd = os.pipe()
-    log = AccessLog(write_fd)
+    log = RequestLog(GatewayMetrics(), fd=write_fd)
 
     async def one() -> None:
-        log.record("GET", "klaviyo", "/klaviyo/x", 200, seconds, "c", "r")
+        log.record(time.perf_counter(), seconds, "GET", "klaviyo", "/klaviyo/x", 200, "c", b"r")
         log.flush()
 
     try:
@@ -108,11 +128,13 @@ def test_duration_is_in_milliseconds_to_a_tenth(seconds: float, shown: str) -> N
 
 def test_timestamp_carries_the_milliseconds_of_the_request() -> None:
     read_fd, write_fd = os.pipe()
-    log = AccessLog(write_fd)
+    log = RequestLog(GatewayMetrics(), fd=write_fd)
     at = time.time()
 
     async def one() -> None:
-        log.record("GET", "klaviyo", "/klaviyo/x", 200, 0.001, "c", "r")
+        log.record(
+            time.perf_counter() - 0.001, 0.001, "GET", "klaviyo", "/klaviyo/x", 200, "c", b"r"
+        )
         log.flush()
 
     try:
@@ -125,6 +147,38 @@ def test_timestamp_carries_the_milliseconds_of_the_request() -> None:
     assert stamp[19] == ","
     assert len(stamp) == 23
     assert at - 0.001 <= written <= at + 1.0
+
+
+def test_batches_are_counted_into_the_metrics_and_render_counts_the_queue() -> None:
+    metrics = GatewayMetrics()
+    log = RequestLog(metrics, lines=False, interval=3600, max_lines=3)
+    statuses = [200, 200, 404, 200, 502]
+    seconds = [0.001, 0.02, 0.003, 0.3, 7.0]
+
+    async def requests() -> str:
+        for status, spent in zip(statuses, seconds, strict=True):
+            log.record(time.perf_counter(), spent, "GET", "klaviyo", "/klaviyo/x", status, "", b"r")
+        log.record(time.perf_counter(), 0.004, "GET", "-", "/nope/x", 404, "", b"r")
+        # 3 counted as a full batch, 3 still queued: rendering counts them too.
+        return metrics.render()
+
+    text = asyncio.run(requests())
+    values = {
+        line.rsplit(" ", 1)[0].replace(f',pid="{os.getpid()}"', ""): float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if not line.startswith("#")
+    }
+    assert values['keygate_gateway_requests_total{app="klaviyo",status="200"}'] == 3
+    assert values['keygate_gateway_requests_total{app="klaviyo",status="404"}'] == 1
+    assert values['keygate_gateway_requests_total{app="klaviyo",status="502"}'] == 1
+    assert values['keygate_gateway_requests_total{app="-",status="404"}'] == 1
+    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="0.005"}'] == 2
+    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="0.025"}'] == 3
+    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="5.0"}'] == 4
+    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="+Inf"}'] == 5
+    assert values['keygate_gateway_request_seconds_count{app="-"}'] == 1
+    assert values['keygate_gateway_request_seconds_sum{app="klaviyo"}'] == pytest.approx(7.324)
+    assert log.entries == []
 
 
 def _readable(fd: int) -> bool:
