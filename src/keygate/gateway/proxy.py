@@ -49,7 +49,6 @@ log = logging.getLogger("keygate.gateway")
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _WHOLE_RESPONSE_MAX = 64 * 1024
-_REPLAY = -1
 _MAX_ROUTES = 100_000
 
 
@@ -88,8 +87,9 @@ class Gateway:
         self._log.flush()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        # The request runs in this coroutine and `_exchange` only: every await that suspends
-        # resumes through each coroutine frame above it, so the hot path keeps the stack flat.
+        # The request runs in this one coroutine (a large response streams through one more):
+        # every await that suspends resumes through each coroutine frame above it, so the hot
+        # path keeps the stack flat — routing, the upstream exchange and its one replay inline.
         started = time.perf_counter()
         forward, forwarded_names, authorization, choice, request_id, declared, chunked = (
             read_caller_headers(scope["headers"])
@@ -101,6 +101,7 @@ class Gateway:
         app_name = "-"
         status = 500
         connection_id = ""
+        streamed: StreamedBody | None = None
         try:
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
             app_name, native, safe = split_app(raw_path)
@@ -133,26 +134,58 @@ class Gateway:
             if declared is not None and self._max_body and _length(declared) > self._max_body:
                 raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
             first = b""
-            streamed = None
             # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: no receive().
             if declared is not None or chunked or scope.get("http_version") == "2":
                 first, more = await read_first(receive)
                 if more:
                     streamed = StreamedBody(first, receive, self._max_body)
-            request = (scope["method"], url, forward, first, streamed, declared is not None)
             injection = route.injection
-            status = await self._exchange(send, request, route, injection, request_id, True)
-            if status == _REPLAY:
-                # The upstream refused the token: refresh once (shared with concurrent
-                # callers), replay.
+            may_replay = injection.refreshable  # a 401 gets one refresh and one replay
+            while True:
+                builder = self._upstream.request(scope["method"], url).headers(
+                    [*forward, injection.header]
+                )
+                if streamed is not None:
+                    builder = builder.body_stream(streamed)
+                elif first or declared is not None:
+                    builder = builder.body_bytes(first)  # a declared length, 0 included, is kept
+                async with builder.build_streamed() as response:
+                    status = response.status
+                    replay = status == 401 and may_replay and streamed is None
+                    if not replay:
+                        if status == 401 and may_replay:
+                            # The body is gone: pass the 401 on, but refresh for the next request.
+                            self._refresh_later(connection_id, injection.version)
+                        out = downstream_response_headers(
+                            response.headers.items(), response.get_header("connection")
+                        )
+                        out.append((b"x-request-id", request_id))
+                        out.append(route.connection_header)
+                        length = response.get_header("content-length")
+                        if length is not None and _length(length) <= _WHOLE_RESPONSE_MAX:
+                            body = bytes(await response.bytes())
+                            await send(
+                                {"type": "http.response.start", "status": status, "headers": out}
+                            )
+                            await send({"type": "http.response.body", "body": body})
+                        else:
+                            await _stream_response(send, status, out, response.body_reader)
+                if not replay:
+                    break
+                # The upstream refused the token: refresh once (shared with concurrent callers),
+                # then replay.
+                may_replay = False
                 fresh = await self._lifecycle.refresh(
                     route.app, route.connection, injection.version
                 )
                 injection = self._injector.render(route.app, route.connection, fresh)
-                status = await self._exchange(send, request, route, injection, request_id, False)
         except KeygateError as error:
             status = error.status
             await self._send_error(send, error, request_id, connection_id)
+        except upstream_errors.RequestError as exc:
+            failure = self._upstream_failure(exc, streamed)
+            status = failure.status
+            await self._send_error(send, failure, request_id, connection_id)
         except ClientDisconnected:
             status = 499
         except Exception:
@@ -242,54 +275,15 @@ class Gateway:
             )
         return record
 
-    async def _exchange(
-        self,
-        send: Any,
-        request: _Request,
-        route: _Route,
-        injection: Injection,
-        request_id: bytes,
-        replay_on_401: bool,
-    ) -> int:
-        method, url, headers, first, streamed, declared_length = request
-        builder = self._upstream.request(method, url).headers([*headers, injection.header])
-        if streamed is not None:
-            builder = builder.body_stream(streamed)
-        elif first or declared_length:
-            builder = builder.body_bytes(first)
-        try:
-            async with builder.build_streamed() as response:
-                status: int = response.status
-                if status == 401 and injection.refreshable and replay_on_401:
-                    if streamed is None:
-                        return _REPLAY
-                    # The body is gone: pass the 401 on, but refresh for the next request.
-                    self._refresh_later(route.connection.id, injection.version)
-                out = downstream_response_headers(
-                    response.headers.items(), response.get_header("connection")
-                )
-                out.append((b"x-request-id", request_id))
-                out.append(route.connection_header)
-                length = response.get_header("content-length")
-                if length is not None and _length(length) <= _WHOLE_RESPONSE_MAX:
-                    body = bytes(await response.bytes())
-                    await send({"type": "http.response.start", "status": status, "headers": out})
-                    await send({"type": "http.response.body", "body": body})
-                    return status
-                await send({"type": "http.response.start", "status": status, "headers": out})
-                reader = response.body_reader
-                while (chunk := await reader.read_chunk()) is not None:
-                    await send(
-                        {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
-                    )
-                await send({"type": "http.response.body", "body": b""})
-                return status
-        except upstream_errors.RequestTimeoutError as exc:
-            raise UpstreamTimeout from exc
-        except upstream_errors.RequestError as exc:
-            if streamed is not None and streamed.too_large:
-                raise BodyTooLarge(StreamedBody.limit_message(self._max_body)) from exc
-            raise UpstreamUnreachable from exc
+    def _upstream_failure(
+        self, exc: upstream_errors.RequestError, streamed: StreamedBody | None
+    ) -> KeygateError:
+        """The upstream client's failure, as the gateway reports it."""
+        if isinstance(exc, upstream_errors.RequestTimeoutError):
+            return UpstreamTimeout()
+        if streamed is not None and streamed.too_large:
+            return BodyTooLarge(StreamedBody.limit_message(self._max_body))
+        return UpstreamUnreachable()
 
     def _refresh_later(self, connection_id: str, seen_version: int) -> None:
         async def refresh() -> None:
@@ -320,18 +314,21 @@ class Gateway:
             log.debug("could not send error %s: response already started", error.code)
 
 
+async def _stream_response(
+    send: Any, status: int, headers: list[tuple[bytes, bytes]], reader: Any
+) -> None:
+    """Send a large or unsized upstream response on chunk by chunk."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    while (chunk := await reader.read_chunk()) is not None:
+        await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def _length(value: bytes | str) -> int:
     try:
         return int(value)
     except ValueError:
         return 0
-
-
-_Request = tuple[str, str, list[tuple[str, str]], bytes, StreamedBody | None, bool]
-"""The upstream request, kept to replay it once after a refresh: (method, URL, headers to
-forward, the body's first bytes, the rest of it as a stream or None, whether the caller declared
-a Content-Length — 0 included — so the upstream gets one too). A tuple: building an object per
-request cost more than the rest of this step."""
 
 
 @dataclass(slots=True)
