@@ -24,17 +24,7 @@ def test_lines_are_batched_and_written_within_the_interval() -> None:
     log = RequestLog(GatewayMetrics(), fd=write_fd, interval=0.05)
 
     async def requests() -> bytes:
-        for index in range(3):
-            log.record(
-                time.perf_counter(),
-                0.0015,
-                "GET",
-                "klaviyo",
-                "/klaviyo/api/profiles",
-                200,
-                "c-1",
-                f"r-{index}".encode(),
-            )
+        _record_three(log)
         await asyncio.sleep(0)  # a loop turn is not enough: the batch waits for the interval
         before = os.read(read_fd, 65536) if _readable(read_fd) else b""
         await asyncio.sleep(0.2)
@@ -56,17 +46,7 @@ def test_a_full_batch_is_written_at_once_and_close_writes_the_rest() -> None:
     log = RequestLog(GatewayMetrics(), fd=write_fd, interval=3600, max_lines=2)
 
     async def requests() -> tuple[bytes, bytes]:
-        for index in range(3):
-            log.record(
-                time.perf_counter(),
-                0.0015,
-                "GET",
-                "klaviyo",
-                "/klaviyo/api/profiles",
-                200,
-                "c-1",
-                f"r-{index}".encode(),
-            )
+        _record_three(log)
         full = os.read(read_fd, 65536) if _readable(read_fd) else b""
         log.flush()
         rest = os.read(read_fd, 65536) if _readable(read_fd) else b""
@@ -179,6 +159,21 @@ def test_batches_are_counted_into_the_metrics_and_render_counts_the_queue() -> N
     assert values['keygate_gateway_request_seconds_count{app="-"}'] == 1
     assert values['keygate_gateway_request_seconds_sum{app="klaviyo"}'] == pytest.approx(7.324)
     assert log.entries == []
+
+
+def _record_three(log: RequestLog) -> None:
+    """Three requests for /klaviyo/api/profiles on connection c-1, with ids r-0, r-1, r-2."""
+    for index in range(3):
+        log.record(
+            time.perf_counter(),
+            0.0015,
+            "GET",
+            "klaviyo",
+            "/klaviyo/api/profiles",
+            200,
+            "c-1",
+            f"r-{index}".encode(),
+        )
 
 
 def _readable(fd: int) -> bool:
