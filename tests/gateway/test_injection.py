@@ -115,3 +115,20 @@ def test_response_hop_by_hop_headers_and_those_connection_names_are_dropped() ->
     named = downstream_response_headers(items, "Keep-Alive, X-Hop")
     assert named == [(b"content-type", b"application/json"), (b"x-kept", b"2")]
     assert downstream_response_headers(items, None) == kept
+
+
+def test_request_ids_are_the_callers_when_valid_else_new_and_unique(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    import re
+
+    keygate.import_connection(tenant, "klaviyo", {"access_token": "kl-token"})
+    own = tenant.http.get("/klaviyo/api/lists", headers={"X-Request-Id": "trace-7.a:b_c"})
+    assert own.headers["x-request-id"] == "trace-7.a:b_c"
+    assert recording.seen[-1].header("x-request-id") == "trace-7.a:b_c"
+    made = [
+        tenant.http.get("/klaviyo/api/lists", headers=headers).headers["x-request-id"]
+        for headers in ({}, {}, {"X-Request-Id": "not/valid"}, {"X-Request-Id": "x" * 129})
+    ]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made_id) for made_id in made), made
+    assert len(set(made)) == len(made)

@@ -191,3 +191,34 @@ def test_delete_revokes_at_the_provider(env: tuple[SandboxedKeygate, Tenant]) ->
         headers={"Authorization": f"Bearer {tokens['access_token']}", "revision": "2026-01-15"},
     )
     assert direct.status_code == 401
+
+
+def test_streamed_body_401_is_passed_on_and_the_token_refreshed_for_the_next_request(
+    env: tuple[SandboxedKeygate, Tenant],
+) -> None:
+    sandboxed, tenant = env
+    conn = sandboxed.oauth_connection(tenant, "constant-contact")
+    chosen = {"Maton-Connection": conn}
+    assert tenant.http.get(APP_PATH["constant-contact"], headers=chosen).status_code == 200
+    sandboxed.cc.admin("expire_access_tokens", {})
+    before = token_requests(sandboxed.cc)
+
+    def chunks() -> Iterator[bytes]:
+        # Chunked and in two parts a moment apart: Keygate streams it upstream as it arrives,
+        # so the body is gone when the 401 comes back and the request cannot be replayed.
+        yield b'{"name": "Streamed list",' + b" " * 100_000
+        time.sleep(0.2)
+        yield b' "favorite": false}'
+
+    response = tenant.http.post(
+        "/constant-contact/v3/contact_lists",
+        content=chunks(),
+        headers={**chosen, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401, response.text
+    deadline = time.monotonic() + 10
+    while token_requests(sandboxed.cc) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert token_requests(sandboxed.cc) - before == 1
+    assert tenant.http.get(APP_PATH["constant-contact"], headers=chosen).status_code == 200
+    assert token_requests(sandboxed.cc) - before == 1
