@@ -80,16 +80,21 @@ def test_concurrent_requests_on_expired_token_share_one_refresh(
     assert token_requests(sandbox) - before == 1
 
 
+def cached_route_then_expired(sandboxed: SandboxedKeygate, tenant: Tenant) -> dict[str, str]:
+    """A Constant Contact connection whose token Keygate still holds (a first request left it
+    a cached route) but the provider has expired; returns the headers that choose it."""
+    conn = sandboxed.oauth_connection(tenant, "constant-contact")
+    chosen = {"Maton-Connection": conn}
+    assert tenant.http.get(APP_PATH["constant-contact"], headers=chosen).status_code == 200
+    sandboxed.cc.admin("expire_access_tokens", {})
+    return chosen
+
+
 def test_upstream_401_triggers_one_refresh_and_one_replay(
     env: tuple[SandboxedKeygate, Tenant],
 ) -> None:
     sandboxed, tenant = env
-    conn = sandboxed.oauth_connection(tenant, "constant-contact")
-    chosen = {"Maton-Connection": conn}
-    # A first request leaves this process a cached route holding the current token.
-    assert tenant.http.get(APP_PATH["constant-contact"], headers=chosen).status_code == 200
-    # Keygate believes the token is valid for a day; the provider has expired it.
-    sandboxed.cc.admin("expire_access_tokens", {})
+    chosen = cached_route_then_expired(sandboxed, tenant)
     before = sandboxed.cc.admin("stats")
     response = tenant.http.get(APP_PATH["constant-contact"], headers=chosen)
     after = sandboxed.cc.admin("stats")
@@ -197,10 +202,7 @@ def test_streamed_body_401_is_passed_on_and_the_token_refreshed_for_the_next_req
     env: tuple[SandboxedKeygate, Tenant],
 ) -> None:
     sandboxed, tenant = env
-    conn = sandboxed.oauth_connection(tenant, "constant-contact")
-    chosen = {"Maton-Connection": conn}
-    assert tenant.http.get(APP_PATH["constant-contact"], headers=chosen).status_code == 200
-    sandboxed.cc.admin("expire_access_tokens", {})
+    chosen = cached_route_then_expired(sandboxed, tenant)
     before = token_requests(sandboxed.cc)
 
     def chunks() -> Iterator[bytes]:
