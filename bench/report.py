@@ -128,7 +128,7 @@ def scenario_tables(scenarios: dict[str, Any]) -> str:
         )
         for s in storm["runs"]:
             parts[-1] += (
-                f"\n| {s['label']} | {s['workers']} | {s['requests']} | {s['ok']} | "
+                f"\n| {s['label']} | {s['workers'] or '—'} | {s['requests']} | {s['ok']} | "
                 f"{s['token_requests']} | {s['token_latency_ms']:.0f} | {s['p50_ms']:.1f} | "
                 f"{s['p99_ms']:.1f} |"
             )

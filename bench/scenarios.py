@@ -234,7 +234,9 @@ def refresh_storm(env: Environment, report: Report) -> None:
         "KEYGATE_REFRESH_MARGIN_SECONDS": "0",
     }
     deployment = make_deployment(env.run_dir / "keygate-storm", app_env)
-    runs = []
+    # The client's own floor: the same burst straight to the upstream, no proxy in between.
+    floor = storm.burst(f"{env.upstream.url}{GATEWAY_PATH}", [], env.run_dir / "storm.log")
+    runs = [storm.summarise("direct to upstream (client floor)", 0, floor, 0, token_latency)]
     for workers in (1, 2):
         serving = serve(env.sup, deployment, f"keygate-storm-{workers}w", free_port(), workers)
         runs.append(_one_storm(serving, deployment, admin, workers, token_latency, expired=True))
@@ -270,13 +272,14 @@ def _one_storm(
     ]
     imported = time.monotonic()
     # Warm every worker's caches on the connection while its token is still valid.
-    warm = storm.burst(serving.url + GATEWAY_PATH, headers, 16 * workers)
+    log = deployment.data_dir / "storm.log"
+    warm = storm.burst(serving.url + GATEWAY_PATH, headers, log, 16 * workers)
     if any(status != 200 for status, _ in warm):
         raise RuntimeError(f"warm-up requests failed: {sorted({s for s, _ in warm})}")
     if expired:
         time.sleep(max(0.0, lifetime + 0.3 - (time.monotonic() - imported)))
     before = admin.token_requests()
-    results = storm.burst(serving.url + GATEWAY_PATH, headers)
+    results = storm.burst(serving.url + GATEWAY_PATH, headers, log)
     time.sleep(0.5)  # a late duplicate refresh would show up here
     counted = admin.token_requests() - before
     label = "expired token" if expired else "fresh token (baseline)"

@@ -15,6 +15,7 @@ case "${1:-test}" in
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
     command -v wrk >/dev/null 2>&1 || need+=(wrk)
     command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+    command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
     have_pg || need+=(postgresql)
     ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
