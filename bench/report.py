@@ -83,15 +83,17 @@ def load_table(loads: list[LoadResult]) -> str:
     """The main table as Markdown."""
     lines = [
         "| target | conns | req/s | p50 ms | p99 ms | errors | server CPU µs/req "
-        "| server core busy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| of which main thread | server core busy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in loads:
         cpu = r.extra.get("server_cpu_us_per_req")
+        main = r.extra.get("main_thread_cpu_us_per_req")
         busy = r.extra.get("core1_busy")
         lines.append(
             f"| {r.label} | {r.connections} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
             f"{r.errors} | {'' if cpu is None else f'{cpu:.0f}'} | "
+            f"{'' if main is None else f'{main:.0f}'} | "
             f"{'' if busy is None else f'{busy:.0%}'} |"
         )
     return "\n".join(lines)

@@ -190,10 +190,11 @@ def merge(label: str, connections: int, runs: Sequence[tuple[Raw, dict[str, floa
     if len(runs) == 1:
         extra = dict(runs[0][1])
     else:
-        cpu = sum(sample.get("server_cpu_s", 0.0) for _, sample in runs)
-        if any("server_cpu_s" in sample for _, sample in runs):
-            extra["server_cpu_s"] = round(cpu, 3)
-            extra["server_cpu_us_per_req"] = round(1e6 * cpu / requests, 1) if requests else 0.0
+        for key in sorted({k for _, sample in runs for k in sample if k.endswith("_cpu_s")}):
+            cpu = sum(sample.get(key, 0.0) for _, sample in runs)
+            extra[key] = round(cpu, 3)
+            per_request = key.removesuffix("_s") + "_us_per_req"
+            extra[per_request] = round(1e6 * cpu / requests, 1) if requests else 0.0
         for key in sorted({k for _, sample in runs for k in sample if k.endswith("_busy")}):
             extra[key] = round(sum(sample.get(key, 0.0) for _, sample in runs) / len(runs), 3)
         extra["slices"] = len(runs)

@@ -37,7 +37,10 @@ def test_runs_merge_by_request_weight() -> None:
     result = merge(
         "x",
         64,
-        [(fast, {"server_cpu_s": 0.9, "core1_busy": 1.0}), (slow, {"server_cpu_s": 0.3})],
+        [
+            (fast, {"server_cpu_s": 0.9, "main_thread_cpu_s": 0.5, "core1_busy": 1.0}),
+            (slow, {"server_cpu_s": 0.3, "main_thread_cpu_s": 0.1}),
+        ],
     )
     assert result.requests == 10_000
     assert result.rps == 2500
@@ -47,5 +50,6 @@ def test_runs_merge_by_request_weight() -> None:
     assert result.max_ms == 5.0
     assert result.errors == 3
     assert result.extra["server_cpu_us_per_req"] == 120.0  # 1.2 s over 10,000 requests
+    assert result.extra["main_thread_cpu_us_per_req"] == 60.0  # 0.6 s of it on main threads
     assert result.extra["slices"] == 2
     assert (result.extra["slice1_rps"], result.extra["slice2_rps"]) == (4500.0, 500.0)
