@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -104,3 +106,50 @@ def test_crash_at_each_refresh_step_never_leaves_a_silently_broken_connection(
         assert response.json()["error"]["code"] == "reauthorization_required"
         assert shown["connection"]["status"] == "FAILED"
         assert shown["connection"]["error"]["code"] == "reauthorization_required"
+
+
+def test_a_slow_refresh_does_not_hold_up_other_writes(tmp_path: Path, sandbox: Sandbox) -> None:
+    """While the provider takes its time over a refresh, the rest of Keygate can still write."""
+    deployment = Deployment(
+        tmp_path, fresh_database(tmp_path, "kg_slow_refresh"), sandbox, "constant-contact"
+    )
+    tokens = sandbox.mint_tokens()
+    key, conn = deployment.prepare(
+        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
+        expires_in=-10,
+    )
+    sandbox.admin("expire_access_tokens", {})
+    delay = 5.0
+    sandbox.admin("faults", {"token_endpoint": "slow", "token_delay": delay})
+    headers = {"Authorization": f"Bearer {key}", "Maton-Connection": conn}
+    server = deployment.serve()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            proxied = pool.submit(
+                httpx.get,
+                f"{deployment.url}/constant-contact/v3/account/summary",
+                headers=headers,
+                timeout=30,
+            )
+            deadline = time.monotonic() + 10
+            while sandbox.admin("stats")["token_requests_total"] == 0:
+                assert time.monotonic() < deadline, "the refresh never reached the provider"
+                time.sleep(0.05)
+            # The refresh is now waiting on the provider: a write elsewhere goes through.
+            started = time.monotonic()
+            created = httpx.post(
+                f"{deployment.url}/connections",
+                json={"app": "constant-contact"},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+            )
+            took = time.monotonic() - started
+            refresh_pending = not proxied.done()
+            response = proxied.result()
+    finally:
+        server.stop()
+    assert created.status_code == 201, created.text
+    assert refresh_pending, f"the write waited {took:.1f} s, until the refresh was done"
+    assert took < delay / 2, f"the write waited {took:.1f} s for the refresh"
+    assert response.status_code == 200, response.text
+    assert sandbox.admin("stats")["token_requests"] == {"refresh_token": 1}

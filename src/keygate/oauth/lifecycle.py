@@ -1,12 +1,16 @@
 """The token lifecycle: refresh before expiry and after a 401, once per connection at a time.
 
 Single flight has two layers. In a process, concurrent callers share one asyncio task. Across
-processes and replicas, the refresh runs inside a transaction that first takes the credential
-row's write lock (a no-op UPDATE: a row lock on PostgreSQL, the database write lock on SQLite),
-then re-reads the row: if another process already refreshed it (the version moved on), its
-result is used and the provider is not called again.
+processes and replicas, the refresh first takes a lock for the connection, then re-reads its
+credential row: if another process already refreshed it (the version moved on), its result is
+used and the provider is not called again. On PostgreSQL the lock is the row's write lock (a
+no-op UPDATE in the refresh's transaction), which also excludes other replicas. On a SQLite
+file (one host) it is a host lock on the connection (`store.engine.host_lock`), so the
+database's single write lock is taken only after the provider has answered — and only if the
+row still has the version that was read — instead of stalling every other write for as long
+as the token endpoint takes.
 
-Durability: the new token set is committed in that same transaction before any caller sees it.
+Durability: the new token set is committed while the lock is held, before any caller sees it.
 The one window no design can close is between the provider's answer and the commit: a crash
 there loses a rotated refresh token the provider has already spent. The next refresh then gets
 `invalid_grant` and the connection turns FAILED with `reauthorization_required` — visible, never
@@ -22,20 +26,23 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keygate.catalog.loader import ConfiguredApp
 from keygate.control.views import connect_url
 from keygate.errors import CredentialsUnavailable, KeygateError, ReauthorizationRequired
-from keygate.oauth.protocol import TokenResponseError, refresh_form
+from keygate.oauth.protocol import TokenResponseError, TokenSet, refresh_form
 from keygate.oauth.token_endpoint import (
     OAuthClientMissing,
     TokenEndpointUnavailable,
     request_tokens,
 )
 from keygate.runtime import Runtime
+from keygate.store.engine import host_lock
 from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 from keygate.store.schema import Credential, utcnow
 
@@ -132,12 +139,13 @@ class TokenLifecycle:
     ) -> _Outcome:
         oauth = app.oauth()
         repo = self._rt.connections
-        async with self._rt.db.sessions() as session, session.begin():
-            await session.execute(
-                update(Credential)
-                .where(Credential.connection_id == connection.id)
-                .values(version=Credential.version)
-            )
+        async with (
+            host_lock(self._rt.db.engine, connection.id) as host_locked,
+            self._rt.db.sessions() as session,
+            session.begin(),
+        ):
+            if not host_locked:
+                await _update_row(session, connection.id)
             row = await session.get(Credential, connection.id, populate_existing=True)
             await self._step("locked", connection.id)
             if row is None or oauth is None:
@@ -155,6 +163,8 @@ class TokenLifecycle:
                 return _Outcome(None, self._reauthorize(connection, "no refresh token"))
             failure: KeygateError | None = None
             permanent = False
+            tokens: TokenSet | None = None
+            error: Exception | None = None
             try:
                 tokens = await request_tokens(
                     self._rt.upstream,
@@ -163,32 +173,41 @@ class TokenLifecycle:
                     refresh_form(refresh_token),
                     self._rt.settings.token_timeout,
                 )
-            except TokenResponseError as exc:
-                if exc.error in PERMANENT_ERRORS:
-                    failure = self._reauthorize(connection, exc.description)
-                    permanent = True
-                else:
-                    log.error("refresh of %s refused: %s", connection.id, exc.error)
-                    failure = self._backoff(row, now)
-                    permanent = False
-            except (TokenEndpointUnavailable, OAuthClientMissing) as exc:
-                log.warning("refresh of %s failed transiently: %s", connection.id, exc)
-                failure = self._backoff(row, now)
-                permanent = False
-            else:
+            except (TokenResponseError, TokenEndpointUnavailable, OAuthClientMissing) as exc:
+                error = exc
+            if error is None:
+                assert tokens is not None
                 await self._step("token_received", connection.id)
                 values = tokens.stored_values(previous_refresh=refresh_token)
-                row.ciphertext = self._rt.cipher.encrypt(
-                    orjson.dumps(values), bound_to=connection.id
-                )
-                row.key_id = self._rt.cipher.primary_key_id
-                row.expires_at = tokens.expires_at
-                row.version += 1
-                row.refresh_failures = 0
-                row.retry_after = None
-                row.updated_at = now
-                failure = None
-                permanent = False
+                changes: dict[str, Any] = {
+                    "ciphertext": self._rt.cipher.encrypt(
+                        orjson.dumps(values), bound_to=connection.id
+                    ),
+                    "key_id": self._rt.cipher.primary_key_id,
+                    "expires_at": tokens.expires_at,
+                    "version": row.version + 1,
+                    "refresh_failures": 0,
+                    "retry_after": None,
+                    "updated_at": now,
+                }
+                # One statement, written only if the row is still the one read (always, under
+                # a row lock; with a host lock, unless a re-authorization wrote meanwhile).
+                if not await _update_row(session, connection.id, row.version, changes):
+                    return await self._stored_instead(session, connection)
+                session.expunge(row)
+                for name, value in changes.items():
+                    setattr(row, name, value)
+            elif host_locked and not await _update_row(session, connection.id, row.version):
+                return await self._stored_instead(session, connection)
+            elif isinstance(error, TokenResponseError) and error.error in PERMANENT_ERRORS:
+                failure = self._reauthorize(connection, error.description)
+                permanent = True
+            else:
+                if isinstance(error, TokenResponseError):
+                    log.error("refresh of %s refused: %s", connection.id, error.error)
+                else:
+                    log.warning("refresh of %s failed transiently: %s", connection.id, error)
+                failure = self._backoff(row, now)
             fresh = repo.decrypt(row) if failure is None else None
         # Committed: the rotated refresh token is durable before anyone uses the access token.
         if failure is None:
@@ -208,6 +227,19 @@ class TokenLifecycle:
         else:
             self._rt.cache.credentials.put(connection.id, repo.decrypt(row))
         return _Outcome(None, failure)
+
+    async def _stored_instead(
+        self, session: AsyncSession, connection: ConnectionRecord
+    ) -> _Outcome:
+        """The row moved on while the provider answered (only possible under the host lock,
+        which keeps other refreshes of this connection out: a re-authorization or removal
+        wrote it). What was stored stands."""
+        latest = await session.get(Credential, connection.id, populate_existing=True)
+        if latest is None:
+            return _Outcome(None, self._reauthorize(connection, "no stored credentials"))
+        current = self._rt.connections.decrypt(latest)
+        self._rt.cache.credentials.put(connection.id, current)
+        return _Outcome(current, None)
 
     def _backoff(self, row: Credential, now: datetime) -> CredentialsUnavailable:
         row.refresh_failures += 1
@@ -238,3 +270,22 @@ class TokenLifecycle:
             f"valid{detail}. A person must re-authorize it: open reconnect_url.",
             extra={"reconnect_url": url, "connection_id": connection.id},
         )
+
+
+async def _update_row(
+    session: AsyncSession,
+    connection_id: str,
+    version: int | None = None,
+    changes: dict[str, Any] | None = None,
+) -> bool:
+    """UPDATE the credential row with `changes` — by default none, which only takes its write
+    lock (a row lock on PostgreSQL, the database write lock on SQLite) — if it still has
+    `version` when one is given; whether a row was updated."""
+    statement = update(Credential).where(Credential.connection_id == connection_id)
+    if version is not None:
+        statement = statement.where(Credential.version == version)
+    result = await session.execute(
+        statement.values(changes or {"version": Credential.version}),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(getattr(result, "rowcount", 0))

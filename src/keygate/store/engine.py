@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
+import hashlib
+import os
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -102,3 +106,57 @@ async def migrate(engine: AsyncEngine) -> None:
             await conn.run_sync(_upgrade)
     except (SQLAlchemyError, OSError) as exc:
         raise ConfigurationError(f"could not migrate the database: {exc}") from exc
+
+
+# A Linux `struct flock` for open-file-description locks: type, whence, start, length, pid (0).
+_FLOCK = struct.Struct("@hhqqi4x")
+_OFD_LOCKS = hasattr(fcntl, "F_OFD_SETLKW")
+
+
+@asynccontextmanager
+async def host_lock(engine: AsyncEngine, key: str) -> AsyncIterator[bool]:
+    """Exclusive, among this host's processes, for `key`, while the block runs; yields whether
+    a lock was taken — only for a SQLite file store on Linux.
+
+    SQLite has one write lock for the whole database, and a waiting writer polls for it with
+    growing sleeps (up to 100 ms). Holding it across a slow call elsewhere (a token request)
+    would stall every other write in every process, and make waiters see its release late. So
+    a SQLite store locks one byte of `<database>.locks` per key instead: an open-file-description
+    lock (`F_OFD_SETLKW`) that wakes the next waiter at once, excludes tasks of the same process
+    too, and is released when its descriptor closes — including when the process dies. The byte
+    is chosen by a 56-bit hash of `key`, so two keys share one only by a negligible chance, and
+    then merely wait for each other. Other stores (PostgreSQL locks rows across replicas),
+    platforms and file systems without such locks yield False: the caller locks in the database.
+    """
+    path = _sqlite_file(engine)
+    if path is None or not _OFD_LOCKS:
+        yield False
+        return
+    offset = int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
+    fd = os.open(path.parent / f"{path.name}.locks", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0)
+    failed = 0
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)  # free: taken at once, no thread needed
+    except OSError as exc:
+        failed = exc.errno or -1
+    if failed not in (0, errno.EAGAIN, errno.EACCES):
+        # A file system without these locks: every process falls back alike.
+        os.close(fd)
+        yield False
+        return
+    if failed:
+        # Held elsewhere: wait in a thread. If this task is cancelled meanwhile, the thread
+        # still finishes, so the descriptor (and the lock it may then hold) is closed when it does.
+        waiting = asyncio.ensure_future(
+            asyncio.to_thread(fcntl.fcntl, fd, fcntl.F_OFD_SETLKW, lock)
+        )
+        try:
+            await asyncio.shield(waiting)
+        except BaseException:
+            waiting.add_done_callback(lambda _: os.close(fd))
+            raise
+    try:
+        yield True
+    finally:
+        os.close(fd)
