@@ -15,28 +15,35 @@ from typing import Any
 import psutil
 
 
-def tree_cpu_seconds(processes: Sequence[psutil.Process]) -> float:
-    """User + system CPU seconds (all threads) of these processes so far."""
+def _summed(
+    processes: Sequence[psutil.Process], seconds: Callable[[psutil.Process], float]
+) -> float:
     total = 0.0
     for process in processes:
         try:
-            times = process.cpu_times()
+            total += seconds(process)
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
     return total
+
+
+def _all_threads(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _main_thread(process: psutil.Process) -> float:
+    return sum(t.user_time + t.system_time for t in process.threads() if t.id == process.pid)
+
+
+def tree_cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    """User + system CPU seconds (all threads) of these processes so far."""
+    return _summed(processes, _all_threads)
 
 
 def main_thread_cpu_seconds(processes: Sequence[psutil.Process]) -> float:
     """User + system CPU seconds of each process's main thread (the interpreter's, in Python)."""
-    total = 0.0
-    for process in processes:
-        try:
-            threads = process.threads()
-        except psutil.NoSuchProcess:
-            continue
-        total += sum(t.user_time + t.system_time for t in threads if t.id == process.pid)
-    return total
+    return _summed(processes, _main_thread)
 
 
 def core_busy_seconds() -> list[float]:

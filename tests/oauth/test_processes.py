@@ -44,9 +44,13 @@ def storm(url: str, key: str, connection: str, count: int) -> list[int]:
     return asyncio.run(run())
 
 
-def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None:
+def expired_connection(
+    tmp_path: Path, sandbox: Sandbox, database: str
+) -> tuple[Deployment, str, str]:
+    """A deployment with an API key and one connection whose access token has expired, at
+    Keygate and at the provider: (deployment, key, connection id)."""
     deployment = Deployment(
-        tmp_path, fresh_database(tmp_path, "kg_two_workers"), sandbox, "constant-contact"
+        tmp_path, fresh_database(tmp_path, database), sandbox, "constant-contact"
     )
     tokens = sandbox.mint_tokens()
     key, conn = deployment.prepare(
@@ -54,6 +58,11 @@ def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None
         expires_in=-10,
     )
     sandbox.admin("expire_access_tokens", {})
+    return deployment, key, conn
+
+
+def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None:
+    deployment, key, conn = expired_connection(tmp_path, sandbox, "kg_two_workers")
     sandbox.admin("faults", {"token_endpoint": "slow", "token_delay": 0.5})
     server = deployment.serve(workers=2)
     try:
@@ -74,14 +83,7 @@ def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None
 def test_crash_at_each_refresh_step_never_leaves_a_silently_broken_connection(
     tmp_path: Path, sandbox: Sandbox, step: str, expected: int
 ) -> None:
-    deployment = Deployment(
-        tmp_path, fresh_database(tmp_path, f"kg_crash_{step}"), sandbox, "constant-contact"
-    )
-    tokens = sandbox.mint_tokens()
-    key, conn = deployment.prepare(
-        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
-        expires_in=-10,
-    )
+    deployment, key, conn = expired_connection(tmp_path, sandbox, f"kg_crash_{step}")
     headers = {"Authorization": f"Bearer {key}", "Maton-Connection": conn}
     doomed = deployment.crashable(step)
     with pytest.raises(httpx.TransportError):
@@ -110,15 +112,7 @@ def test_crash_at_each_refresh_step_never_leaves_a_silently_broken_connection(
 
 def test_a_slow_refresh_does_not_hold_up_other_writes(tmp_path: Path, sandbox: Sandbox) -> None:
     """While the provider takes its time over a refresh, the rest of Keygate can still write."""
-    deployment = Deployment(
-        tmp_path, fresh_database(tmp_path, "kg_slow_refresh"), sandbox, "constant-contact"
-    )
-    tokens = sandbox.mint_tokens()
-    key, conn = deployment.prepare(
-        {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
-        expires_in=-10,
-    )
-    sandbox.admin("expire_access_tokens", {})
+    deployment, key, conn = expired_connection(tmp_path, sandbox, "kg_slow_refresh")
     delay = 5.0
     sandbox.admin("faults", {"token_endpoint": "slow", "token_delay": delay})
     headers = {"Authorization": f"Bearer {key}", "Maton-Connection": conn}
