@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import time
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_missing_connection_is_a_dash() -> None:
     log = RequestLog(GatewayMetrics(), fd=write_fd)
 
     async def one() -> None:
-        log.record(time.perf_counter(), 0.0001, "POST", "-", "/nope/x", 404, "", b"r")
+        _queue(log, time.perf_counter(), 0.0001, "POST", "-", "/nope/x", 404, "", b"r")
         log.flush()
 
     try:
@@ -95,7 +96,7 @@ def test_duration_is_in_milliseconds_to_a_tenth(seconds: float, shown: str) -> N
     log = RequestLog(GatewayMetrics(), fd=write_fd)
 
     async def one() -> None:
-        log.record(time.perf_counter(), seconds, "GET", "klaviyo", "/klaviyo/x", 200, "c", b"r")
+        _queue(log, time.perf_counter(), seconds, "GET", "klaviyo", "/klaviyo/x", 200, "c", b"r")
         log.flush()
 
     try:
@@ -112,8 +113,8 @@ def test_timestamp_carries_the_milliseconds_of_the_request() -> None:
     at = time.time()
 
     async def one() -> None:
-        log.record(
-            time.perf_counter() - 0.001, 0.001, "GET", "klaviyo", "/klaviyo/x", 200, "c", b"r"
+        _queue(
+            log, time.perf_counter() - 0.001, 0.001, "GET", "klaviyo", "/klaviyo/x", 200, "c", b"r"
         )
         log.flush()
 
@@ -137,8 +138,10 @@ def test_batches_are_counted_into_the_metrics_and_render_counts_the_queue() -> N
 
     async def requests() -> str:
         for status, spent in zip(statuses, seconds, strict=True):
-            log.record(time.perf_counter(), spent, "GET", "klaviyo", "/klaviyo/x", status, "", b"r")
-        log.record(time.perf_counter(), 0.004, "GET", "-", "/nope/x", 404, "", b"r")
+            _queue(
+                log, time.perf_counter(), spent, "GET", "klaviyo", "/klaviyo/x", status, "", b"r"
+            )
+        _queue(log, time.perf_counter(), 0.004, "GET", "-", "/nope/x", 404, "", b"r")
         # 3 counted as a full batch, 3 still queued: rendering counts them too.
         return metrics.render()
 
@@ -164,7 +167,8 @@ def test_batches_are_counted_into_the_metrics_and_render_counts_the_queue() -> N
 def _record_three(log: RequestLog) -> None:
     """Three requests for /klaviyo/api/profiles on connection c-1, with ids r-0, r-1, r-2."""
     for index in range(3):
-        log.record(
+        _queue(
+            log,
             time.perf_counter(),
             0.0015,
             "GET",
@@ -180,3 +184,9 @@ def _readable(fd: int) -> bool:
     import select
 
     return bool(select.select([fd], [], [], 0)[0])
+
+
+def _queue(log: RequestLog, *entry: Any) -> None:
+    """Queue one request's entry as the gateway does: append, then `appended()`."""
+    log.entries.append(entry)  # type: ignore[arg-type]
+    log.appended()

@@ -195,7 +195,8 @@ class Gateway:
             status = 500
             await self._send_error(send, KeygateError(), request_id, connection_id)
         finally:
-            # RequestLog.record, inlined: an append, and a call only when a batch starts or fills.
+            # Queued for the request log (see `RequestLog.entries`): a call only when a batch
+            # starts or fills.
             pending = self._pending
             pending.append(
                 (

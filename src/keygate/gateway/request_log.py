@@ -44,7 +44,8 @@ class RequestLog:
         max_lines: int = 512,
     ) -> None:
         self.entries: list[Entry] = []
-        """The queue: the gateway appends an `Entry`, then calls `appended()`."""
+        """The queue: the gateway appends an `Entry` to it in place (no call per request), then
+        calls `appended()` when the queue holds 1 or `max_lines` entries."""
         self._metrics = metrics
         self._lines = lines
         self._fd = fd
@@ -56,26 +57,9 @@ class RequestLog:
         self._stamp = ""
         metrics.count_pending_with(self.flush)
 
-    def record(
-        self,
-        started: float,
-        seconds: float,
-        method: str,
-        app: str,
-        path: str,
-        status: int,
-        connection_id: str,
-        request_id: bytes,
-    ) -> None:
-        """Queue one request (`started` from `time.perf_counter()`)."""
-        self.entries.append(
-            (started, seconds, method, app, path, status, connection_id, request_id)
-        )
-        self.appended()
-
     def appended(self) -> None:
         """After an append: flush a full batch now, or make sure one is due within `interval`
-        (the gateway calls this only when the queue has 1 or `max_lines` entries)."""
+        (calling it after every append is correct too, only slower)."""
         if len(self.entries) >= self.max_lines:
             self.flush()
         elif self._timer is None:
