@@ -234,14 +234,18 @@ def refresh_storm(env: Environment, report: Report) -> None:
         "KEYGATE_REFRESH_MARGIN_SECONDS": "0",
     }
     deployment = make_deployment(env.run_dir / "keygate-storm", app_env)
-    # The client's own floor: the same burst straight to the upstream, no proxy in between.
-    floor = storm.burst(f"{env.upstream.url}{GATEWAY_PATH}", [], env.run_dir / "storm.log")
-    runs = [storm.summarise("direct to upstream (client floor)", 0, floor, 0, token_latency)]
+    log = env.run_dir / "storm.log"
+    # The floors, measured with the same burst: the client's (straight to the upstream) and the
+    # stack's (the bare pass-through on granian + pyreqwest: no refresh, nothing to wait for).
+    floor = storm.burst(f"{env.upstream.url}{GATEWAY_PATH}", [], log)
+    runs = [storm.summarise(storm.CLIENT_FLOOR, 0, floor, 0, token_latency)]
+    storm.burst(f"{env.bare_url}{GATEWAY_PATH}", [], log, 16)  # warm, like each storm below
+    stack = storm.burst(f"{env.bare_url}{GATEWAY_PATH}", [], log)
+    runs.append(storm.summarise(storm.STACK_FLOOR, 1, stack, 0, token_latency))
     for workers in (1, 2):
         serving = serve(env.sup, deployment, f"keygate-storm-{workers}w", free_port(), workers)
         runs.append(_one_storm(serving, deployment, admin, workers, token_latency, expired=True))
-        if workers == 2:
-            runs.append(_one_storm(serving, deployment, admin, workers, token_latency, False))
+        runs.append(_one_storm(serving, deployment, admin, workers, token_latency, False))
         env.sup.stop(serving.process)
     admin.close()
     report.scenarios["refresh_storm"] = {
@@ -282,7 +286,7 @@ def _one_storm(
     results = storm.burst(serving.url + GATEWAY_PATH, headers, log)
     time.sleep(0.5)  # a late duplicate refresh would show up here
     counted = admin.token_requests() - before
-    label = "expired token" if expired else "fresh token (baseline)"
+    label = storm.EXPIRED if expired else storm.FRESH
     result = storm.summarise(label, workers, results, counted, token_latency)
     print(
         f"  storm {label}, {workers}w: {result.ok}/{result.requests} ok, "
@@ -410,7 +414,8 @@ def evaluate(report: Report) -> None:
             f"{'ok' if up['ok'] else 'FAILED'} (no target; reported)."
         )
     storm_runs = report.scenarios.get("refresh_storm", {}).get("runs", [])
-    for run in (r for r in storm_runs if r["label"] == "expired token"):
+    report.notes.extend(storm.floor_notes(storm_runs))
+    for run in (r for r in storm_runs if r["label"] == storm.EXPIRED):
         bound = run["token_latency_ms"] + 50
         targets.append(
             Target(

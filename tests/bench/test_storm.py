@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bench.storm import parse_h2load_log, percentile, summarise
+from bench.storm import (
+    EXPIRED,
+    FRESH,
+    STACK_FLOOR,
+    floor_notes,
+    parse_h2load_log,
+    percentile,
+    summarise,
+)
 
 
 def test_rows_become_status_and_seconds() -> None:
@@ -13,7 +21,7 @@ def test_rows_become_status_and_seconds() -> None:
 def test_requests_missing_from_the_log_fail_with_the_whole_bursts_time() -> None:
     rows = parse_h2load_log("1763861000000000\t200\t1000\n", 3, 0.75)
     assert rows == [(200, 0.001), (0, 0.75), (0, 0.75)]
-    result = summarise("expired token", 1, rows, 1, 0.2)
+    result = summarise(EXPIRED, 1, rows, 1, 0.2)
     assert (result.requests, result.ok, result.statuses) == (3, 1, {"200": 1, "0": 2})
     assert result.p99_ms == 750.0
 
@@ -25,3 +33,31 @@ def test_nearest_rank_percentiles() -> None:
     assert percentile(seconds, 100) == 0.500
     assert percentile([0.3], 99) == 0.3
     assert percentile([], 99) == 0.0
+
+
+def _run(label: str, workers: int, p99_s: float) -> dict[str, object]:
+    rows = [(200, p99_s)] * 500
+    return summarise(label, workers, rows, 1 if label == EXPIRED else 0, 0.254).as_dict()
+
+
+def test_each_storm_is_set_against_the_token_and_the_stacks_own_burst() -> None:
+    runs = [
+        _run(STACK_FLOOR, 1, 0.131),
+        _run(EXPIRED, 1, 0.402),
+        _run(FRESH, 1, 0.150),
+        _run(EXPIRED, 2, 0.380),
+    ]
+    assert floor_notes(runs) == [
+        "Refresh storm 1w: p99 402 ms = the token's 254 ms + 148 ms; the same burst through the "
+        "bare pass-through, with no refresh at all, has p99 131 ms, against the 50 ms the bound "
+        "leaves for it.",
+        "Refresh storm 2w: p99 380 ms = the token's 254 ms + 126 ms; the same burst through the "
+        "bare pass-through, with no refresh at all, has p99 131 ms, against the 50 ms the bound "
+        "leaves for it.",
+    ]
+
+
+def test_without_the_stack_floor_the_note_says_only_what_was_measured() -> None:
+    assert floor_notes([_run(EXPIRED, 1, 0.300)]) == [
+        "Refresh storm 1w: p99 300 ms = the token's 254 ms + 46 ms."
+    ]
