@@ -111,45 +111,43 @@ def scale_of_state(env: Environment, report: Report) -> None:
     deployment.connection_id = made.connection_id
     print(f"  populated 100,000 connections, 1,000 keys in {time.monotonic() - started:.0f} s")
     big = serve(env.sup, deployment, "keygate-100k", free_port(), 1)
-    small = env.keygate[1]
-    # small, big, small: the big run is compared with the mean of the two around it.
-    half = env.duration / 2
-    results: dict[str, list[LoadResult]] = {"1-conn": [], "100k-conns": []}
-    for label, serving, used, seconds in (
-        ("1-conn", small, env.deployment, half),
-        ("100k-conns", big, deployment, env.duration),
-        ("1-conn", small, env.deployment, half),
-    ):
-        result = measure(
-            env.run_dir,
-            f"keygate-1w-{label}",
-            serving.url + GATEWAY_PATH,
-            64,
-            seconds,
-            env.warmup,
-            env.auth_headers(used),
-            around=with_cpu(serving.processes),
-        )
-        _show(result)
-        results[label].append(result)
-    env.sup.stop(big.process)
-    small_rps = sum(r.requests for r in results["1-conn"]) / sum(
-        r.seconds for r in results["1-conn"]
+    # The two take turns, like the main table's rows (see `measure_interleaved`).
+    small, large = measure_interleaved(
+        env.run_dir,
+        [
+            Plan(
+                "keygate-1w-1-conn",
+                env.keygate[1].url + GATEWAY_PATH,
+                with_cpu(env.keygate[1].processes),
+                env.auth_headers(env.deployment),
+            ),
+            Plan(
+                "keygate-1w-100k-conns",
+                big.url + GATEWAY_PATH,
+                with_cpu(big.processes),
+                env.auth_headers(deployment),
+            ),
+        ],
+        64,
+        env.duration,
+        env.warmup,
+        env.slices,
     )
-    big_result = results["100k-conns"][0]
-    report.loads.append(big_result)
+    env.sup.stop(big.process)
+    for result in (small, large):
+        _show(result)
+        report.loads.append(result)
     report.scenarios["scale"] = {
         "connections": made.connections,
         "keys": made.keys,
-        "rps_1_conn": small_rps,
-        "rps_100k": big_result.rps,
-        "ratio": big_result.rps / small_rps if small_rps else None,
-        "errors": sum(r.errors for rs in results.values() for r in rs),
-        "cpu_us_per_req_1_conn": [r.extra.get("server_cpu_us_per_req") for r in results["1-conn"]],
-        "cpu_us_per_req_100k": big_result.extra.get("server_cpu_us_per_req"),
+        "rps_1_conn": small.rps,
+        "rps_100k": large.rps,
+        "ratio": ratio(large.rps, small.rps),
+        "errors": small.errors + large.errors,
+        "cpu_us_per_req_1_conn": small.extra.get("server_cpu_us_per_req"),
+        "cpu_us_per_req_100k": large.extra.get("server_cpu_us_per_req"),
+        "per_turn": _slice_ratios(large, small),
     }
-    for r in results["1-conn"]:
-        report.loads.append(r)
 
 
 def big_bodies(env: Environment, report: Report) -> None:
@@ -380,20 +378,17 @@ def evaluate(report: Report) -> None:
     )
     scale = report.scenarios.get("scale", {})
     value = scale.get("ratio")
-    small_cpu = [c for c in scale.get("cpu_us_per_req_1_conn", []) if c]
-    big_cpu = scale.get("cpu_us_per_req_100k")
-    scale_detail = (
-        f"CPU/req 1 conn ÷ 100k {sum(small_cpu) / len(small_cpu) / big_cpu:.2f}"
-        if small_cpu and big_cpu
-        else ""
-    )
+    cpu_ratio = ratio(scale.get("cpu_us_per_req_1_conn"), scale.get("cpu_us_per_req_100k"))
+    scale_details = [f"CPU/req 1 conn ÷ 100k {cpu_ratio:.2f}"] if cpu_ratio else []
+    if scale.get("per_turn"):
+        scale_details.append(f"per turn {' '.join(f'{r:.2f}' for r in scale['per_turn'])}")
     targets.append(
         Target(
             "100k conns / 1 conn",
             "≥ 0.95",
             value,
             None if value is None else value >= 0.95,
-            scale_detail,
+            "; ".join(scale_details),
         )
     )
     transfers = report.scenarios.get("bodies", {}).get("transfers", [])

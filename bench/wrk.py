@@ -121,6 +121,8 @@ class Plan:
     label: str
     url: str
     around: Around | None = None
+    headers: Sequence[tuple[str, str]] | None = None
+    """This server's request headers, when not the run's shared ones."""
 
 
 def measure_interleaved(
@@ -142,14 +144,14 @@ def measure_interleaved(
     """
     for plan in plans:
         if warmup > 0:
-            run_wrk(run_dir, plan.url, connections, warmup, headers)
+            run_wrk(run_dir, plan.url, connections, warmup, plan.headers or headers)
     taken: dict[str, list[tuple[Raw, dict[str, float]]]] = {plan.label: [] for plan in plans}
     each = max(1.0, seconds / slices)
     for _ in range(slices):
         for plan in plans:
             time.sleep(0.2)
             taken[plan.label].append(
-                _run(run_dir, plan.url, connections, each, headers, plan.around)
+                _run(run_dir, plan.url, connections, each, plan.headers or headers, plan.around)
             )
     return [merge(plan.label, connections, taken[plan.label]) for plan in plans]
 

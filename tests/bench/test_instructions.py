@@ -62,3 +62,20 @@ def test_the_bare_verdict_carries_the_instruction_ratio() -> None:
     (verdict,) = [t for t in report.targets if t.name.startswith("Keygate(1w)/bare")]
     assert verdict.detail == "by instructions (valgrind, 1 connection) 0.833"
     assert verdict.met is None  # the target is judged on throughput at 64 connections
+
+
+def test_the_scale_verdict_uses_the_interleaved_rates_and_lists_each_turn() -> None:
+    from bench.report import Report
+    from bench.scenarios import evaluate
+
+    report = Report(meta={})
+    report.scenarios["scale"] = {
+        "ratio": 0.94,
+        "cpu_us_per_req_1_conn": 150.0,
+        "cpu_us_per_req_100k": 160.0,
+        "per_turn": [0.9, 1.02],
+    }
+    evaluate(report)
+    (verdict,) = [t for t in report.targets if t.name == "100k conns / 1 conn"]
+    assert (verdict.value, verdict.met) == (0.94, False)
+    assert verdict.detail == "CPU/req 1 conn ÷ 100k 0.94; per turn 0.90 1.02"
