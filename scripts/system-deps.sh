@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages a task needs, only if they are missing.
 #   scripts/system-deps.sh test   → postgresql (throwaway test database), chromium (browser tests)
-#   scripts/system-deps.sh bench  → nginx, wrk and valgrind (benchmark harness)
+#   scripts/system-deps.sh bench  → nginx, wrk, h2load (nghttp2-client), valgrind and postgresql
+#                                   (benchmark harness)
 set -euo pipefail
 
 need=()
