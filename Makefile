@@ -37,7 +37,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmark harness (issue 4): nginx, bare, Keygate; table and targets in the output,
-# JSON in bench/results/. Installs nginx and wrk if missing; about 5 minutes on 2 cores.
+# JSON in bench/results/. Installs nginx, wrk and h2load if missing; about 4 minutes on 2 cores.
 bench: install
 	scripts/system-deps.sh bench
 	$(BIN)/python -m bench.run
