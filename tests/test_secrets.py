@@ -6,6 +6,7 @@ record), so that a check that it is absent elsewhere can fail.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from datetime import UTC, datetime
@@ -175,9 +176,11 @@ def test_settings_repr_hides_the_encryption_key() -> None:
 
 
 QUERY_SECRET = "qs-secret-4b7d90ce13"
+HEADER_SECRET = "hs-secret-70a2f3d9e1"
+BASIC_PASSWORD = "bp-secret-2c81e5a0f7"
 
 
-def test_a_query_secret_stays_out_of_logs_access_lines_errors_and_pages(
+def test_injected_secrets_stay_out_of_logs_access_lines_errors_and_pages(
     tmp_path: Path,
     upstream: tuple[RecordingUpstream, ServerThread],
     caplog: pytest.LogCaptureFixture,
@@ -201,6 +204,15 @@ def test_a_query_secret_stays_out_of_logs_access_lines_errors_and_pages(
         ok = tenant.http.get("/query-key/v1/items?api_key=mine&page=1")
         assert ok.status_code == 200
         assert recording.seen[-1].query == f"page=1&api_key={QUERY_SECRET}".encode()
+        # A custom header and HTTP Basic, for completeness.
+        harness.import_connection(tenant, "header-key", {"api_key": HEADER_SECRET}, "API_KEY")
+        assert tenant.http.get("/header-key/v1/items").status_code == 200
+        assert recording.seen[-1].header("x-api-key") == HEADER_SECRET
+        pair = {"username": "ada", "password": BASIC_PASSWORD}
+        harness.import_connection(tenant, "basic-auth", pair, "BASIC")
+        assert tenant.http.get("/basic-auth/v1/items").status_code == 200
+        basic = base64.b64encode(f"ada:{BASIC_PASSWORD}".encode()).decode()
+        assert recording.seen[-1].header("authorization") == f"Basic {basic}"
         # An unreachable upstream: the client's error quotes the URL, secret included.
         harness.import_connection(tenant, "closed-port", {"api_key": QUERY_SECRET}, "API_KEY")
         unreachable = tenant.http.get("/closed-port/v1/items?page=1")
@@ -220,8 +232,9 @@ def test_a_query_secret_stays_out_of_logs_access_lines_errors_and_pages(
         tenant.close()
         harness.stop()  # writes the access lines still queued
 
+    secrets = [QUERY_SECRET, HEADER_SECRET, BASIC_PASSWORD, basic]
     for body in bodies:
-        assert leaks(body, [QUERY_SECRET]) == [], body
+        assert leaks(body, secrets) == [], body
     access = capfd.readouterr().err
     assert "keygate.access GET query-key /query-key/v1/items 200" in access, access[-2000:]
     assert "keygate.access GET closed-port /closed-port/v1/items 502" in access
@@ -231,4 +244,4 @@ def test_a_query_secret_stays_out_of_logs_access_lines_errors_and_pages(
         + [repr(r.args) for r in caplog.records]
         + [repr(r.exc_info) for r in caplog.records if r.exc_info]
     )
-    assert leaks(logged, [QUERY_SECRET]) == []
+    assert leaks(logged, secrets) == []

@@ -178,9 +178,16 @@ def test_a_query_parameter_is_injected_and_the_callers_copies_dropped(
 def test_basic_credentials_are_base64_encoded(
     keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
 ) -> None:
-    values = {"username": "ada", "password": "pa:ss wörd"}
-    keygate.import_connection(tenant, "basic-auth", values, method="BASIC")
-    response = tenant.http.get("/basic-auth/v1/me", headers={"X-Other": "kept"})
+    # Entered on the connect page, as a person connects a BASIC app.
+    created = tenant.http.post("/connections", json={"app": "basic-auth"}).json()["connection"]
+    assert created["method"] == "BASIC"
+    page = httpx.get(created["url"], timeout=30)
+    token = re.search(r'name="session_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    form = {"session_token": token.group(1), "username": "ada", "password": "pa:ss wörd"}
+    assert httpx.post(f"{keygate.url}/connect", data=form, timeout=30).status_code == 200
+    chosen = {"Maton-Connection": created["connection_id"], "X-Other": "kept"}
+    response = tenant.http.get("/basic-auth/v1/me", headers=chosen)
     assert response.status_code == 200, response.text
     expected = "Basic " + base64.b64encode("ada:pa:ss wörd".encode()).decode()
     seen = recording.seen[-1]
@@ -221,3 +228,19 @@ def test_a_credential_that_no_longer_fits_the_catalog_is_not_a_credentials_outag
     assert "'api_key'" in response.json()["error"]["message"]
     assert "old" not in response.text
     assert recording.seen == []
+
+
+def test_the_connect_page_refuses_a_key_a_header_cannot_carry(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    created = tenant.http.post("/connections", json={"app": "header-key"}).json()["connection"]
+    page = httpx.get(created["url"], timeout=30)
+    token = re.search(r'name="session_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    form = {"session_token": token.group(1), "api_key": "abc\r\nX-Injected: 1"}
+    refused = httpx.post(f"{keygate.url}/connect", data=form, timeout=30)
+    assert refused.status_code == 400
+    assert "does not look like" in refused.text
+    assert recording.seen == []
+    status = tenant.http.get(f"/connections/{created['connection_id']}").json()["connection"]
+    assert status["status"] == "PENDING"
