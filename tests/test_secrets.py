@@ -6,9 +6,11 @@ record), so that a check that it is absent elsewhere can fail.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +22,9 @@ from keygate.crypto import generate_key
 from keygate.oauth.protocol import parse_token_response
 from keygate.secret import Secret
 from keygate.settings import AppOverride, Settings
-from tests.support.harness import KeygateHarness, Tenant
+from tests.support.databases import fresh_database
+from tests.support.harness import KeygateHarness, Tenant, upstream_overrides
+from tests.support.servers import ServerThread
 from tests.support.stored import decryptable, stored_bytes
 from tests.support.upstream import VALID_PRIVATE_KEY, RecordingUpstream
 
@@ -169,3 +173,75 @@ def test_settings_repr_hides_the_encryption_key() -> None:
     assert key not in repr(settings)
     assert key not in str(settings)
     assert key not in settings.model_dump_json()
+
+
+QUERY_SECRET = "qs-secret-4b7d90ce13"
+HEADER_SECRET = "hs-secret-70a2f3d9e1"
+BASIC_PASSWORD = "bp-secret-2c81e5a0f7"
+
+
+def test_injected_secrets_stay_out_of_logs_access_lines_errors_and_pages(
+    tmp_path: Path,
+    upstream: tuple[RecordingUpstream, ServerThread],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    recording = upstream[0]
+    harness = KeygateHarness(
+        tmp_path,
+        fresh_database(tmp_path, "keygate_query_secret"),
+        apps=upstream_overrides(upstream[1].url),
+        catalog_dir=Path(__file__).parent / "support" / "catalog",
+        access_log=True,
+    )
+    tenant = harness.tenant()
+    bodies: list[str] = []
+    try:
+        # Through the gateway: the secret reaches the upstream's query, and only there.
+        values = {"api_key": QUERY_SECRET, "account": "7"}
+        harness.import_connection(tenant, "query-key", values, method="API_KEY")
+        ok = tenant.http.get("/query-key/v1/items?api_key=mine&page=1")
+        assert ok.status_code == 200
+        assert recording.seen[-1].query == f"page=1&api_key={QUERY_SECRET}".encode()
+        # A custom header and HTTP Basic, for completeness.
+        harness.import_connection(tenant, "header-key", {"api_key": HEADER_SECRET}, "API_KEY")
+        assert tenant.http.get("/header-key/v1/items").status_code == 200
+        assert recording.seen[-1].header("x-api-key") == HEADER_SECRET
+        pair = {"username": "ada", "password": BASIC_PASSWORD}
+        harness.import_connection(tenant, "basic-auth", pair, "BASIC")
+        assert tenant.http.get("/basic-auth/v1/items").status_code == 200
+        basic = base64.b64encode(f"ada:{BASIC_PASSWORD}".encode()).decode()
+        assert recording.seen[-1].header("authorization") == f"Basic {basic}"
+        # An unreachable upstream: the client's error quotes the URL, secret included.
+        harness.import_connection(tenant, "closed-port", {"api_key": QUERY_SECRET}, "API_KEY")
+        unreachable = tenant.http.get("/closed-port/v1/items?page=1")
+        assert unreachable.status_code == 502
+        assert any(QUERY_SECRET in url for url in harness.recorder.urls)
+        # The connect page's check, against the unreachable upstream.
+        created = tenant.http.post("/connections", json={"app": "closed-port"}).json()
+        page = httpx.get(created["connection"]["url"], timeout=30)
+        refused = form_submit(harness.url, page, QUERY_SECRET)
+        assert refused.status_code == 400
+        assert "could not reach" in refused.text
+        # Keygate's own bodies (the 200's is the test upstream echoing what it received).
+        bodies += [unreachable.text, refused.text, page.text]
+        for response in (ok, unreachable, refused):
+            bodies.extend(f"{k}: {v}" for k, v in response.headers.items())
+    finally:
+        tenant.close()
+        harness.stop()  # writes the access lines still queued
+
+    secrets = [QUERY_SECRET, HEADER_SECRET, BASIC_PASSWORD, basic]
+    for body in bodies:
+        assert leaks(body, secrets) == [], body
+    access = capfd.readouterr().err
+    assert "keygate.access GET query-key /query-key/v1/items 200" in access, access[-2000:]
+    assert "keygate.access GET closed-port /closed-port/v1/items 502" in access
+    logged = "\n".join(
+        [caplog.text, access]
+        + [r.getMessage() for r in caplog.records]
+        + [repr(r.args) for r in caplog.records]
+        + [repr(r.exc_info) for r in caplog.records if r.exc_info]
+    )
+    assert leaks(logged, secrets) == []

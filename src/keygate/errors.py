@@ -209,3 +209,11 @@ class InvalidCursor(KeygateError):
     code = "invalid_cursor"
     status = 400
     default_message = "The cursor is not valid; use next_cursor from a previous listing."
+
+
+class InjectionMisconfigured(KeygateError):
+    """The catalog no longer fits a stored connection (its method or a templated field is gone):
+    an operator's configuration fault, so an internal error, not a credentials outage."""
+
+    code = "internal_error"
+    status = 500

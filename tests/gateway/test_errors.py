@@ -80,6 +80,18 @@ def test_unknown_connection_id_gives_404(
     assert_error(response, 404, "connection_not_found")
 
 
+@pytest.mark.parametrize("header", ["Keygate-Connection", "Maton-Connection"])
+def test_unknown_connection_error_names_the_header_sent(
+    keygate: KeygateHarness, tenant: Tenant, header: str
+) -> None:
+    keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
+    response = tenant.http.get("/klaviyo/api/profiles", headers={header: "no-such-id"})
+    message = str(assert_error(response, 404, "connection_not_found")["message"])
+    assert header in message
+    other = "Maton-Connection" if header == "Keygate-Connection" else "Keygate-Connection"
+    assert other not in message
+
+
 def test_other_apps_connection_gives_400(keygate: KeygateHarness, tenant: Tenant) -> None:
     cc = keygate.import_connection(tenant, "constant-contact", {"access_token": "cc"})
     response = tenant.http.get("/klaviyo/api/profiles", headers={"Maton-Connection": cc.id})

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import re
+from urllib.parse import parse_qs
+
+import httpx
+
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.upstream import RecordingUpstream
 
@@ -132,3 +138,109 @@ def test_request_ids_are_the_callers_when_valid_else_new_and_unique(
     ]
     assert all(re.fullmatch(r"[0-9a-f]{32}", made_id) for made_id in made), made
     assert len(set(made)) == len(made)
+
+
+def test_a_custom_header_replaces_the_callers_copy(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    keygate.import_connection(tenant, "header-key", {"api_key": "hk-secret"}, method="API_KEY")
+    response = tenant.http.get(
+        "/header-key/v1/items",
+        headers=[("X-Api-Key", "caller-value"), ("x-api-key", "again"), ("X-Kept", "1")],
+    )
+    assert response.status_code == 200, response.text
+    seen = recording.seen[-1]
+    assert seen.header_values("x-api-key") == ["hk-secret"]
+    assert seen.header("x-kept") == "1"
+    assert seen.header("authorization") is None
+
+
+def test_a_query_parameter_is_injected_and_the_callers_copies_dropped(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    secret = "qk secret&=/+é"  # everything that needs percent-encoding in a query
+    values = {"api_key": secret, "account": "42"}
+    keygate.import_connection(tenant, "query-key", values, method="API_KEY")
+    query = b"api_key=mine&page=2&API_KEY=upper&api%5Fkey=encoded&api_key&filter=a%26b"
+    url = tenant.http.base_url.join("/query-key/v1/items").copy_with(query=query)
+    response = tenant.http.get(url, headers={"X-Account": "caller"})
+    assert response.status_code == 200, response.text
+    seen = recording.seen[-1]
+    assert seen.raw_path == b"/v1/items"
+    assert seen.query == b"page=2&filter=a%26b&api_key=qk%20secret%26%3D%2F%2B%C3%A9"
+    assert parse_qs(seen.query.decode())["api_key"] == [secret]
+    assert seen.header_values("x-account") == ["acct-42"]
+    # Without a caller query, the injected parameter is the whole query.
+    tenant.http.get("/query-key/v1/items")
+    assert recording.seen[-1].query == b"api_key=qk%20secret%26%3D%2F%2B%C3%A9"
+
+
+def test_basic_credentials_are_base64_encoded(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    # Entered on the connect page, as a person connects a BASIC app.
+    created = tenant.http.post("/connections", json={"app": "basic-auth"}).json()["connection"]
+    assert created["method"] == "BASIC"
+    page = httpx.get(created["url"], timeout=30)
+    token = re.search(r'name="session_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    form = {"session_token": token.group(1), "username": "ada", "password": "pa:ss wörd"}
+    assert httpx.post(f"{keygate.url}/connect", data=form, timeout=30).status_code == 200
+    chosen = {"Maton-Connection": created["connection_id"], "X-Other": "kept"}
+    response = tenant.http.get("/basic-auth/v1/me", headers=chosen)
+    assert response.status_code == 200, response.text
+    expected = "Basic " + base64.b64encode("ada:pa:ss wörd".encode()).decode()
+    seen = recording.seen[-1]
+    assert seen.header_values("authorization") == [expected]
+    assert seen.header("x-other") == "kept"
+
+
+def test_the_connect_page_checks_a_key_injected_as_the_gateway_injects_it(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    created = tenant.http.post("/connections", json={"app": "query-key"}).json()["connection"]
+    page = httpx.get(created["url"], timeout=30)
+    token = re.search(r'name="session_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    form = {"session_token": token.group(1), "api_key": "pasted-key", "account": "9"}
+    done = httpx.post(f"{keygate.url}/connect", data=form, timeout=30)
+    assert done.status_code == 200, done.text
+    check = recording.seen[-1]
+    assert check.raw_path == b"/verify/query-key"
+    assert check.query == b"api_key=pasted-key"
+    assert check.header_values("x-account") == ["acct-9"]
+    chosen = {"Maton-Connection": created["connection_id"]}
+    assert tenant.http.get("/query-key/v1/items", headers=chosen).status_code == 200
+    assert (recording.seen[-1].query, recording.seen[-1].header("x-account")) == (
+        b"api_key=pasted-key",
+        "acct-9",
+    )
+
+
+def test_a_credential_that_no_longer_fits_the_catalog_is_not_a_credentials_outage(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    # Stored before the catalog's template named `api_key`: a configuration fault, not a 503.
+    keygate.import_connection(tenant, "header-key", {"key": "old"}, method="API_KEY")
+    response = tenant.http.get("/header-key/v1/items")
+    assert response.status_code == 500, response.text
+    assert response.headers["keygate-error"] == "internal_error"
+    assert "'api_key'" in response.json()["error"]["message"]
+    assert "old" not in response.text
+    assert recording.seen == []
+
+
+def test_the_connect_page_refuses_a_key_a_header_cannot_carry(
+    keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
+) -> None:
+    created = tenant.http.post("/connections", json={"app": "header-key"}).json()["connection"]
+    page = httpx.get(created["url"], timeout=30)
+    token = re.search(r'name="session_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    form = {"session_token": token.group(1), "api_key": "abc\r\nX-Injected: 1"}
+    refused = httpx.post(f"{keygate.url}/connect", data=form, timeout=30)
+    assert refused.status_code == 400
+    assert "does not look like" in refused.text
+    assert recording.seen == []
+    status = tenant.http.get(f"/connections/{created['connection_id']}").json()["connection"]
+    assert status["status"] == "PENDING"

@@ -153,9 +153,13 @@ class KeygateHarness:
         self.server.stop()
 
 
+INJECTION_APPS = ("header-key", "query-key", "basic-auth")
+"""The test catalog's apps (tests/support/catalog) that inject a header, a query parameter and
+HTTP Basic."""
+
+
 def upstream_overrides(url: str) -> dict[str, AppOverride]:
-    """Point both seed apps at one test upstream."""
+    """Point both seed apps, and the test catalog's injection apps, at one test upstream."""
     return {
-        "klaviyo": AppOverride(base_url=url),
-        "constant-contact": AppOverride(base_url=url),
+        name: AppOverride(base_url=url) for name in ("klaviyo", "constant-contact", *INJECTION_APPS)
     }

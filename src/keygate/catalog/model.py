@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated, Literal
+from string import Formatter
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
@@ -23,18 +25,157 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Injection(_Strict):
-    """Where the credential goes: a header whose value is a template over credential fields."""
+# Names an injection may not set: Keygate's own, framing and hop-by-hop headers (RFC 9110
+# §7.6.1), which the gateway reads or drops itself.
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "maton-connection",
+        "x-request-id",
+    }
+)
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP field name (RFC 9110 §5.1)
+_FORMATTER = Formatter()
 
-    header: str = "Authorization"
-    template: str
 
-    @field_validator("template")
+class BasicCredentials(_Strict):
+    """HTTP Basic (RFC 7617): the user-id and password, each a template over credential
+    fields; Keygate joins them with ':' and base64-encodes the pair."""
+
+    username: str
+    password: str = ""
+
+    @field_validator("username")
     @classmethod
-    def _has_placeholder(cls, value: str) -> str:
-        if "{" not in value:
-            raise ValueError("template must reference a credential field, e.g. {access_token}")
+    def _no_colon(cls, value: str) -> str:
+        if ":" in _literal_text(value):
+            raise ValueError("a Basic user-id may not contain ':' (RFC 7617 §2)")
         return value
+
+
+class Injection(_Strict):
+    """One place the credential goes: a header (any name; its value a template over credential
+    fields), a query parameter (a template), or HTTP Basic built from two templates.
+
+    An entry that names none of `header`, `query` and `basic` is a header: `Authorization`.
+    """
+
+    header: str | None = None
+    query: str | None = None
+    basic: BasicCredentials | None = None
+    template: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _authorization_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not {"header", "query", "basic"} & data.keys():
+            return {**data, "header": "Authorization"}
+        return data
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Injection:
+        targets = [name for name in ("header", "query", "basic") if getattr(self, name) is not None]
+        if len(targets) != 1:
+            raise ValueError(
+                f"give one of header, query or basic per entry, not {' and '.join(targets)} "
+                "(a list of entries injects several)"
+            )
+        if self.basic is not None:
+            if self.template is not None:
+                raise ValueError("basic takes username and password templates, not template")
+            if not (_placeholders(self.basic.username) or _placeholders(self.basic.password)):
+                raise ValueError("basic must reference a credential field, e.g. {password}")
+            return self
+        if self.template is None:
+            raise ValueError("template is required, e.g. 'Bearer {access_token}'")
+        if not _placeholders(self.template):
+            raise ValueError("template must reference a credential field, e.g. {access_token}")
+        if self.header is not None:
+            if not _TOKEN.match(self.header):
+                raise ValueError(f"header {self.header!r} is not a valid HTTP header name")
+            lower = self.header.lower()
+            if lower in _RESERVED_HEADERS or lower.startswith("keygate-"):
+                raise ValueError(f"header {self.header!r} is one Keygate sets or drops itself")
+            if any(c in _literal_text(self.template) for c in "\r\n\0"):
+                raise ValueError("template may not contain line breaks or NUL")
+        elif not self.query:
+            raise ValueError("query must name the parameter, e.g. api_key")
+        return self
+
+    @property
+    def header_name(self) -> str | None:
+        """The header this entry sets (Basic sets Authorization), or None for a query entry."""
+        return "Authorization" if self.basic is not None else self.header
+
+    def templates(self) -> list[tuple[str, str]]:
+        """(where, template) for every template of this entry, `where` naming the field."""
+        if self.basic is not None:
+            basic = self.basic
+            return [("basic.username", basic.username), ("basic.password", basic.password)]
+        return [("template", self.template or "")]
+
+
+def _placeholders(template: str) -> list[str]:
+    """The field names a template references; ValueError if it is not a plain `{field}` one."""
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise ValueError(f"template {template!r}: {exc}") from None
+    names = []
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(
+                f"template {template!r}: placeholders are plain field names, e.g. {{api_key}}"
+            )
+        names.append(name)
+    return names
+
+
+def _literal_text(template: str) -> str:
+    """The text of a template outside its placeholders (malformed templates: all of it)."""
+    try:
+        return "".join(literal for literal, *_ in _FORMATTER.parse(template))
+    except ValueError:
+        return template
+
+
+def check_injections(entries: tuple[Injection, ...], fields: Iterable[str]) -> None:
+    """Every placeholder names one of `fields`, and no two entries set the same header or
+    query parameter; ValueError naming the entry and field otherwise."""
+    known = list(fields)
+    if not entries:
+        raise ValueError("inject needs at least one entry")
+    targets: set[str] = set()
+    for index, entry in enumerate(entries):
+        for where, template in entry.templates():
+            for name in _placeholders(template):
+                if name not in known:
+                    raise ValueError(
+                        f"inject[{index}].{where}: placeholder {{{name}}} names no field of this "
+                        f"method (its fields: {', '.join(known)})"
+                    )
+        header = entry.header_name
+        target = f"header {header.lower()}" if header is not None else f"query {entry.query}"
+        if target in targets:
+            raise ValueError(f"inject[{index}]: {target} is injected twice")
+        targets.add(target)
+
+
+def _as_entries(value: Any) -> Any:
+    """One entry may be written as a mapping instead of a list of one."""
+    return [value] if isinstance(value, dict) else value
 
 
 class VerifyRequest(_Strict):
@@ -52,6 +193,11 @@ class VerifyRequest(_Strict):
         return value
 
 
+TOKEN_FIELDS = ("access_token", "token_type")
+"""What an OAUTH2 injection template may reference: the stored token fields every token set has
+(a token set without `token_type` renders it as `Bearer`)."""
+
+
 class OAuth2Method(_Strict):
     """An OAuth 2.0 authorization-code connection method."""
 
@@ -65,7 +211,16 @@ class OAuth2Method(_Strict):
     scopes: list[str] = Field(default_factory=list)
     scope_separator: str = " "
     authorize_params: dict[str, str] = Field(default_factory=dict)
-    inject: Injection = Injection(template="Bearer {access_token}")
+    inject: tuple[Injection, ...] = Field(
+        default=(Injection(header="Authorization", template="Bearer {access_token}"),)
+    )
+
+    _entries = field_validator("inject", mode="before")(_as_entries)
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> OAuth2Method:
+        check_injections(self.inject, TOKEN_FIELDS)
+        return self
 
 
 class SecretField(_Strict):
@@ -76,6 +231,13 @@ class SecretField(_Strict):
     pattern: str | None = None
     help: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError("a field name is letters, digits and '_' (templates say {name})")
+        return value
+
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
@@ -85,13 +247,44 @@ class SecretField(_Strict):
 
 
 class ApiKeyMethod(_Strict):
-    """A pasted secret (API key, or user and password for BASIC) injected into a header."""
+    """A pasted secret (API key, or user and password for BASIC) injected as the catalog says.
+
+    A BASIC method with exactly two fields and no `inject` sends them as HTTP Basic.
+    """
 
     type: Literal[Method.API_KEY, Method.BASIC]
     fields: list[SecretField] = Field(min_length=1)
-    inject: Injection
+    inject: tuple[Injection, ...]
     verify: VerifyRequest | None = None
     help: str | None = None
+
+    _entries = field_validator("inject", mode="before")(_as_entries)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _basic_by_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "inject" in data or data.get("type") != Method.BASIC:
+            return data
+        fields = data.get("fields")
+        if (
+            isinstance(fields, list)
+            and len(fields) == 2
+            and all(isinstance(f, dict) for f in fields)
+        ):
+            names = [f.get("name") for f in fields]
+            basic = {"username": f"{{{names[0]}}}", "password": f"{{{names[1]}}}"}
+            return {**data, "inject": [{"basic": basic}]}
+        return data
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> ApiKeyMethod:
+        check_injections(self.inject, [f.name for f in self.fields])
+        if self.verify is not None:
+            injected = {e.header_name.lower() for e in self.inject if e.header_name is not None}
+            for name in self.verify.headers:
+                if name.lower() in injected:
+                    raise ValueError(f"verify.headers: {name} is the injected header")
+        return self
 
 
 ConnectionMethod = Annotated[OAuth2Method | ApiKeyMethod, Field(discriminator="type")]
@@ -126,6 +319,14 @@ class AppSpec(_Strict):
         kinds = [m.type for m in self.methods]
         if len(kinds) != len(set(kinds)):
             raise ValueError("each connection method may appear once")
+        # A default header of an injected name would stand beside the secret.
+        defaults = {name.lower() for name in self.default_headers}
+        for method in self.methods:
+            for entry in method.inject:
+                if entry.header_name is not None and entry.header_name.lower() in defaults:
+                    raise ValueError(
+                        f"default_headers: {entry.header_name} is injected by {method.type.value}"
+                    )
         return self
 
     def method(self, kind: Method) -> OAuth2Method | ApiKeyMethod | None:

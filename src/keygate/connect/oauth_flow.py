@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import update
 
 from keygate.connect.browser_binding import bind_browser, is_bound
-from keygate.connect.pages import ConnectContext, message_page, success_page
+from keygate.connect.screens import ConnectContext, message_page, success_page
 from keygate.control.auth import RuntimeDep
 from keygate.oauth.protocol import (
     TokenResponseError,

@@ -45,6 +45,11 @@ def mint(cipher: Cipher, connection_id: str, now: float | None = None) -> str:
     return base64.urlsafe_b64encode(body + cipher.sign(body)).decode().rstrip("=")
 
 
+def connect_url(public_url: str, cipher: Cipher, connection_id: str) -> str:
+    """A link to the connect page with a fresh single-use session token."""
+    return f"{public_url}/connect?session_token={mint(cipher, connection_id)}"
+
+
 def parse(cipher: Cipher, token: str) -> SessionToken:
     """Verify and decode a token (expiry and single use are checked by the caller)."""
     if not token or len(token) > 128:

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from pyreqwest.client import Client
 
+from keygate.catalog.auth import CredentialAuth
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import ApiKeyMethod
-from keygate.secret import Secret
 
 
 class VerificationFailed(Exception):
@@ -16,17 +16,14 @@ class VerificationFailed(Exception):
 
 
 async def verify_secret(
-    client: Client, app: ConfiguredApp, method: ApiKeyMethod, values: dict[str, Secret]
+    client: Client, app: ConfiguredApp, method: ApiKeyMethod, auth: CredentialAuth
 ) -> None:
-    """Make the catalog's cheap authenticated call; raise VerificationFailed unless it is 2xx."""
+    """Make the catalog's cheap authenticated call with the secret applied as the gateway applies
+    it; raise VerificationFailed unless it is 2xx."""
     if method.verify is None:
         return
-    plain = {name: secret.reveal() for name, secret in values.items()}
-    headers = [
-        *method.verify.headers.items(),
-        (method.inject.header, method.inject.template.format_map(plain)),
-    ]
-    url = app.base_url + method.verify.path
+    headers = [*method.verify.headers.items(), *auth.headers]
+    url = auth.url(app.base_url + method.verify.path)
     try:
         response = await (
             client.request(method.verify.method, url)
@@ -35,10 +32,12 @@ async def verify_secret(
             .build()
             .send()
         )
-    except Exception as exc:
+    except Exception as exc:  # any failure to ask is the person's 'try again'
+        # Not chained: the client's message quotes the URL, which may carry the secret.
         raise VerificationFailed(
-            f"Keygate could not reach {app.spec.display_name} to check the key. Try again."
-        ) from exc
+            f"Keygate could not reach {app.spec.display_name} to check the key "
+            f"({type(exc).__name__}). Try again."
+        ) from None
     if response.status in (401, 403):
         raise VerificationFailed(
             f"{app.spec.display_name} rejected this key ({response.status}). "

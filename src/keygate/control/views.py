@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from keygate.catalog.loader import ConfiguredApp
-from keygate.connect.tokens import mint
+from keygate.connect.tokens import connect_url
 from keygate.crypto import Cipher
 from keygate.errors import InvalidCursor
 from keygate.store.records import ConnectionRecord, Status
@@ -17,11 +17,6 @@ from keygate.store.records import ConnectionRecord, Status
 def iso(moment: datetime) -> str:
     """UTC ISO 8601 with microseconds and a Z, as the contract shows."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def connect_url(public_url: str, cipher: Cipher, connection_id: str) -> str:
-    """A connect link with a fresh single-use session token."""
-    return f"{public_url}/connect?session_token={mint(cipher, connection_id)}"
 
 
 def connection_view(

@@ -1,12 +1,13 @@
-"""Turning a connection's stored credential into the header the upstream expects."""
+"""A connection's stored credential, rendered once per version into what the upstream expects."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keygate.catalog.auth import CredentialAuth, CredentialDoesNotFit, render_auth
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import Method
-from keygate.errors import CredentialsUnavailable
+from keygate.errors import CredentialsUnavailable, InjectionMisconfigured
 from keygate.oauth.lifecycle import TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
@@ -15,29 +16,39 @@ from keygate.store.records import ConnectionRecord, CredentialRecord
 
 @dataclass(frozen=True, slots=True)
 class Injection:
-    """The header to add, and the credential version it came from (to refresh after a 401)."""
+    """The rendered credential, and the version it came from (to refresh after a 401)."""
 
-    header: tuple[str, str]
+    auth: CredentialAuth
     version: int
     refreshable: bool
 
 
-def render_header(app: ConfiguredApp, method: str, credential: CredentialRecord) -> tuple[str, str]:
-    """The (name, value) the catalog's injection template makes of a credential."""
-    spec = app.spec.method(Method(method))
+def render_credential(
+    app: ConfiguredApp, connection: ConnectionRecord, credential: CredentialRecord
+) -> CredentialAuth:
+    """The credential applied as the app's catalog entry says for the connection's method.
+
+    The catalog is checked at start-up, so a failure here means it changed under a stored
+    connection: an operator's fault, never reported as a credentials outage.
+    """
+    spec = app.spec.method(Method(connection.method))
     if spec is None:
-        raise CredentialsUnavailable(f"{app.name} no longer supports the {method} method.")
+        raise InjectionMisconfigured(
+            f"{app.name} no longer supports the {connection.method} method of connection "
+            f"{connection.id}; the operator's catalog must offer it again."
+        )
     values = {name: secret.reveal() for name, secret in credential.values.items()}
     try:
-        return spec.inject.header, spec.inject.template.format_map(values)
-    except KeyError as exc:
-        raise CredentialsUnavailable(
-            f"The stored credential lacks the field {exc.args[0]!r} the catalog injects."
+        return render_auth(spec, values)
+    except CredentialDoesNotFit as exc:
+        raise InjectionMisconfigured(
+            f"The stored credential of connection {connection.id} does not fit what the catalog "
+            f"injects for {app.name}: {exc}. Re-authorize it through its url, or fix the catalog."
         ) from None
 
 
 class Injector:
-    """Credential headers per connection, rendered once per credential version."""
+    """Rendered credentials per connection, once per credential version."""
 
     def __init__(self, runtime: Runtime, lifecycle: TokenLifecycle) -> None:
         self._reads = CachedReads(runtime)
@@ -48,8 +59,8 @@ class Injector:
     async def injection_for(
         self, app: ConfiguredApp, connection: ConnectionRecord
     ) -> tuple[Injection, CredentialRecord]:
-        """The credential header for a request on this connection (refreshing if due), and the
-        credential it was rendered from."""
+        """The rendered credential for a request on this connection (refreshing if due), and
+        the credential it was rendered from."""
         credential = await self._reads.credentials(connection.id)
         if credential is None:
             raise CredentialsUnavailable(
@@ -71,7 +82,7 @@ class Injector:
             if len(self._rendered) > 100_000:
                 self._rendered.clear()
             rendered = Injection(
-                render_header(app, connection.method, credential),
+                render_credential(app, connection, credential),
                 credential.version,
                 connection.method == Method.OAUTH2.value
                 and credential.get("refresh_token") is not None,

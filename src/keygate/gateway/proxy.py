@@ -18,7 +18,7 @@ from typing import Any
 from pyreqwest import exceptions as upstream_errors
 
 from keygate.catalog.loader import ConfiguredApp
-from keygate.control.views import connect_url
+from keygate.connect.tokens import connect_url
 from keygate.errors import (
     BodyTooLarge,
     ConnectionAppMismatch,
@@ -123,11 +123,15 @@ class Gateway:
                 or route.refresh_at <= now
                 or self._credential_of(route.connection.id) is not route.credential
             ):
-                route = await self._resolve(app, authorization, choice)
+                route = await self._resolve(app, authorization, choice, scope["headers"])
             self._cache.key_uses[route.key_id] = now
             if self._limiter is not None:
                 self._limiter.check(route.key_id)
             connection_id = route.connection.id
+            injection = route.injection
+            auth = injection.auth
+            if auth.drop and not auth.drop.isdisjoint(forwarded_names):
+                forward = auth.without_injected(forward)  # the caller may not set a secret's name
             for key, name, value in app.default_headers:
                 if key not in forwarded_names:
                     forward.append((name, value))
@@ -139,12 +143,12 @@ class Gateway:
                 first, more = await read_first(receive)
                 if more:
                     streamed = StreamedBody(first, receive, self._max_body)
-            injection = route.injection
             may_replay = injection.refreshable  # a 401 gets one refresh and one replay
             while True:
-                builder = self._upstream.request(scope["method"], url).headers(
-                    [*forward, injection.header]
-                )
+                # `url` is what the caller asked for; an injected query secret joins it only here.
+                builder = self._upstream.request(
+                    scope["method"], auth.url(url) if auth.query else url
+                ).headers([*forward, *auth.headers])
                 if streamed is not None:
                     builder = builder.body_stream(streamed)
                 elif first or declared is not None:
@@ -179,6 +183,7 @@ class Gateway:
                     route.app, route.connection, injection.version
                 )
                 injection = self._injector.render(route.app, route.connection, fresh)
+                auth = injection.auth
         except KeygateError as error:
             status = error.status
             await self._send_error(send, error, request_id, connection_id)
@@ -188,6 +193,12 @@ class Gateway:
             await self._send_error(send, failure, request_id, connection_id)
         except ClientDisconnected:
             status = 499
+        except upstream_errors.PyreqwestError as exc:
+            # The client's messages quote the upstream URL, which may carry an injected query
+            # secret: log the kind of failure only.
+            log.error("gateway request %s failed: %s", request_id.decode(), type(exc).__name__)
+            status = 500
+            await self._send_error(send, KeygateError(), request_id, connection_id)
         except Exception:
             # A bug or an outage (database, decryption): say so in JSON, log it once, with no
             # request data beyond the id.
@@ -215,13 +226,18 @@ class Gateway:
                 self._log.appended()
 
     async def _resolve(
-        self, app: ConfiguredApp, auth: bytes | None, choice: bytes | None
+        self,
+        app: ConfiguredApp,
+        auth: bytes | None,
+        choice: bytes | None,
+        headers: list[tuple[bytes, bytes]],
     ) -> _Route:
         """Key, connection and credential from the cache or the store; kept as a route while
-        nothing is written and the token is not due for refresh."""
+        nothing is written and the token is not due for refresh (`headers`, the caller's, only
+        name the header an error is about)."""
         generation = self._cache.generation
         key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
-        connection = await self._choose(key.workspace_id, app, choice)
+        connection = await self._choose(key.workspace_id, app, choice, headers)
         injection, credential = await self._injector.injection_for(app, connection)
         route = _Route(
             app=app,
@@ -239,7 +255,11 @@ class Gateway:
         return route
 
     async def _choose(
-        self, workspace_id: str, app: ConfiguredApp, chosen: bytes | None
+        self,
+        workspace_id: str,
+        app: ConfiguredApp,
+        chosen: bytes | None,
+        headers: list[tuple[bytes, bytes]],
     ) -> ConnectionRecord:
         if chosen is None:
             default = await self._reads.default_connection(workspace_id, app.name)
@@ -253,7 +273,7 @@ class Gateway:
         record = await self._reads.connection(workspace_id, connection_id)
         if record is None:
             raise ConnectionNotFound(
-                "No connection with the id given in Maton-Connection in this workspace."
+                f"No connection with the id given in {_choice_header(headers)} in this workspace."
             )
         if record.app != app.name:
             raise ConnectionAppMismatch(
@@ -323,6 +343,13 @@ async def _stream_response(
     while (chunk := await reader.read_chunk()) is not None:
         await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _choice_header(headers: list[tuple[bytes, bytes]]) -> str:
+    """The header the connection choice came from (Maton-Connection wins when both are sent)."""
+    if any(name == b"maton-connection" for name, _ in headers):
+        return "Maton-Connection"
+    return "Keygate-Connection"
 
 
 def _length(value: bytes | str) -> int:

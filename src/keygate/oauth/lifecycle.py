@@ -33,7 +33,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keygate.catalog.loader import ConfiguredApp
-from keygate.control.views import connect_url
+from keygate.connect.tokens import connect_url
 from keygate.errors import CredentialsUnavailable, KeygateError, ReauthorizationRequired
 from keygate.oauth.protocol import TokenResponseError, TokenSet, refresh_form
 from keygate.oauth.token_endpoint import (

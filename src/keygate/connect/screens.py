@@ -1,0 +1,127 @@
+"""What both legs of the connect flow show: the session a connect link opens, and its pages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from keygate.catalog.loader import ConfiguredApp
+from keygate.catalog.model import ApiKeyMethod, Method
+from keygate.connect.tokens import InvalidSessionToken, SessionToken, parse
+from keygate.runtime import Runtime
+from keygate.store.records import ConnectionRecord
+from keygate.store.sessions import SessionRepository
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+
+
+class PageError(Exception):
+    """Something a person must be told on a page instead of a stack trace."""
+
+    def __init__(self, status: int, heading: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.heading, self.message = status, heading, message
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectContext:
+    """A verified, unexpired, unspent session with its connection and app."""
+
+    token: SessionToken
+    raw_token: str
+    connection: ConnectionRecord
+    app: ConfiguredApp
+
+
+def message_page(
+    request: Request,
+    status: int,
+    heading: str,
+    message: str,
+    tone: str = "error",
+    detail: str | None = None,
+) -> HTMLResponse:
+    """A page that says one thing."""
+    context = {"heading": heading, "message": message, "tone": tone, "detail": detail}
+    return templates.TemplateResponse(
+        request, "message.html", context, status_code=status, headers=_NO_STORE
+    )
+
+
+async def load_context(runtime: Runtime, raw_token: str | None) -> ConnectContext:
+    """Check a session token end to end, or raise the PageError a person should see."""
+    try:
+        token = parse(runtime.cipher, raw_token or "")
+    except InvalidSessionToken:
+        raise PageError(
+            400,
+            "This link is not valid",
+            "The connect link is incomplete or was altered. Ask for a new link: "
+            "GET /connections/{id} returns a fresh url.",
+        ) from None
+    if token.expired(runtime.settings.session_ttl_seconds):
+        raise PageError(
+            410,
+            "This link has expired",
+            "Connect links are valid for a limited time. Ask for a new link: "
+            "GET /connections/{id} returns a fresh url.",
+        )
+    if await SessionRepository(runtime.db).is_spent(token.nonce):
+        raise PageError(
+            410,
+            "This link was already used",
+            "Each connect link works once. Ask for a new link: GET /connections/{id} "
+            "returns a fresh url.",
+        )
+    connection = await runtime.connections.get(token.connection_id)
+    app = runtime.apps.get(connection.app) if connection else None
+    if connection is None or app is None:
+        raise PageError(404, "This connection no longer exists", "It was deleted.")
+    return ConnectContext(token, raw_token or "", connection, app)
+
+
+def session_expiry(runtime: Runtime, token: SessionToken) -> datetime:
+    """When the session this token opened stops being usable."""
+    return datetime.fromtimestamp(token.issued_at + runtime.settings.session_ttl_seconds, UTC)
+
+
+def render_connect(
+    request: Request, ctx: ConnectContext, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    """The page that names the app and asks the person to continue."""
+    method = ctx.app.spec.method(Method(ctx.connection.method))
+    oauth = ctx.app.oauth()
+    context: dict[str, Any] = {
+        "app": ctx.app.spec,
+        "method": ctx.connection.method,
+        "session_token": ctx.raw_token,
+        "action": "/connect",
+        "error": error,
+        "fields": method.fields if isinstance(method, ApiKeyMethod) else [],
+        "help": method.help if isinstance(method, ApiKeyMethod) else None,
+        "scopes": (ctx.connection.scopes or (oauth.scopes if oauth else [])),
+    }
+    return templates.TemplateResponse(
+        request, "connect.html", context, status_code=status, headers=_NO_STORE
+    )
+
+
+def success_page(request: Request, app: ConfiguredApp) -> HTMLResponse:
+    """The page after a connection became ACTIVE."""
+    return message_page(
+        request,
+        200,
+        f"{app.spec.display_name} is connected",
+        "The connection is active. You may close this tab.",
+        tone="ok",
+        detail=f"Finished at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.",
+    )
