@@ -25,6 +25,7 @@ from keygate.errors import (
     ConnectionNotActive,
     ConnectionNotFound,
     KeygateError,
+    MethodNotAllowedError,
     NoActiveConnection,
     ReauthorizationRequired,
     UnknownAppError,
@@ -47,6 +48,13 @@ from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 Scope = dict[str, Any]
 log = logging.getLogger("keygate.gateway")
 
+# The methods an HTTP API uses (RFC 9110 §9.3, PATCH from RFC 5789); anything else is answered
+# 405 without contacting the upstream. TRACE would echo the injected credential back to the
+# caller (§9.3.8) and CONNECT would open a tunnel with it.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+FORWARDED_METHODS = frozenset(_METHODS)
+_ALLOW = ", ".join(_METHODS)
+_NOT_FORWARDED = f"The gateway forwards only these methods: {_ALLOW}."
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _WHOLE_RESPONSE_MAX = 64 * 1024
 _MAX_ROUTES = 100_000
@@ -103,6 +111,8 @@ class Gateway:
         connection_id = ""
         streamed: StreamedBody | None = None
         try:
+            if scope["method"] not in FORWARDED_METHODS:
+                raise MethodNotAllowedError(_ALLOW, _NOT_FORWARDED)
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
             app_name, native, safe = split_app(raw_path)
             app = self._rt.apps.get(app_name)
