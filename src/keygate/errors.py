@@ -213,3 +213,10 @@ class InvalidCursor(KeygateError):
     code = "invalid_cursor"
     status = 400
     default_message = "The cursor is not valid; use next_cursor from a previous listing."
+
+
+class InvalidHeader(KeygateError):
+    """A request header value the gateway cannot forward as sent."""
+
+    code = "invalid_header"
+    status = 400

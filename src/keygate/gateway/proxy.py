@@ -13,7 +13,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from pyreqwest import exceptions as upstream_errors
 
@@ -34,10 +34,14 @@ from keygate.errors import (
     render_error,
 )
 from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
-from keygate.gateway.headers import downstream_response_headers, read_caller_headers
+from keygate.gateway.headers import (
+    downstream_response_headers,
+    read_caller_headers,
+    refuse_control_bytes,
+)
 from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
-from keygate.gateway.paths import check_native_path, check_query, split_app
+from keygate.gateway.paths import check_native_path, check_query, client_rewrites_path, split_app
 from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.gateway.request_log import RequestLog
 from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
@@ -99,7 +103,7 @@ class Gateway:
         # every await that suspends resumes through each coroutine frame above it, so the hot
         # path keeps the stack flat — routing, the upstream exchange and its one replay inline.
         started = time.perf_counter()
-        forward, forwarded_names, authorization, choice, request_id, declared, chunked = (
+        forward, forwarded_names, authorization, choice, request_id, declared, chunked, exact = (
             read_caller_headers(scope["headers"])
         )
         if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
@@ -121,10 +125,11 @@ class Gateway:
                 raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
             if not safe:
                 native = check_native_path(native)
+                exact = exact or client_rewrites_path(native)
             url = app.base_url + native.decode("ascii")
             query: bytes = scope.get("query_string", b"")
             if query:
-                check_query(query)
+                exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
             now = time.time()
             route = self._routes.get((app_name, authorization, choice))
@@ -151,15 +156,31 @@ class Gateway:
                     streamed = StreamedBody(first, receive, self._max_body)
             injection = route.injection
             may_replay = injection.refreshable  # a 401 gets one refresh and one replay
+            if exact:
+                refuse_control_bytes(forward)
             while True:
-                builder = self._upstream.request(scope["method"], url).headers(
-                    [*forward, injection.header]
-                )
-                if streamed is not None:
-                    builder = builder.body_stream(streamed)
-                elif first or declared is not None:
-                    builder = builder.body_bytes(first)  # a declared length, 0 included, is kept
-                async with builder.build_streamed() as response:
+                if exact:
+                    # Bytes the pooled client would rewrite: the exact client sends them as given.
+                    exchange: Any = self._rt.exact_upstream.stream(
+                        scope["method"],
+                        url,
+                        [*forward, injection.header],
+                        streamed if streamed is not None else _body_bytes(first, declared),
+                    )
+                else:
+                    try:
+                        builder = self._upstream.request(scope["method"], url).headers(
+                            [*forward, injection.header]
+                        )
+                    except ValueError:
+                        # A control byte in a header value (some HTTP/1.1 servers let them by).
+                        self._refuse_header_value(forward, request_id)
+                    if streamed is not None:
+                        builder = builder.body_stream(streamed)
+                    elif first or declared is not None:
+                        builder = builder.body_bytes(first)  # a declared length, 0 included
+                    exchange = builder.build_streamed()
+                async with exchange as response:
                     status = response.status
                     replay = status == 401 and may_replay and streamed is None
                     if not replay:
@@ -286,6 +307,14 @@ class Gateway:
             )
         return record
 
+    @staticmethod
+    def _refuse_header_value(forward: list[tuple[str, str]], request_id: bytes) -> NoReturn:
+        """The pooled client refused a header value: the caller's (400), else the injected one."""
+        refuse_control_bytes(forward)
+        # The injected credential's value: never in a log line or an error body.
+        log.error("gateway request %s: the injected header value is invalid", request_id.decode())
+        raise KeygateError()
+
     def _upstream_failure(
         self, exc: upstream_errors.RequestError, streamed: StreamedBody | None
     ) -> KeygateError:
@@ -333,6 +362,11 @@ async def _stream_response(
     while (chunk := await reader.read_chunk()) is not None:
         await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _body_bytes(first: bytes, declared: bytes | None) -> bytes | None:
+    """The whole body to send, if the request has one (a declared length, 0 included, is kept)."""
+    return first if first or declared is not None else None
 
 
 def _length(value: bytes | str) -> int:
