@@ -6,8 +6,10 @@ import httpx
 import pytest
 
 from tests.gateway.test_errors import assert_error
+from tests.oauth.test_refresh import cached_route_then_expired
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.raw_http import error_code, raw_request
+from tests.support.sandboxes import SandboxedKeygate
 from tests.support.upstream import RecordingUpstream
 
 PRINTABLE = [bytes([c]) for c in range(0x21, 0x7F)]
@@ -134,3 +136,41 @@ def test_exact_bytes_requests_reach_only_the_app_host(
     base_url = keygate.runtime.apps["klaviyo"].base_url
     assert recording.seen[0].header("host") == base_url.split("://", 1)[1].split("/", 1)[0]
     assert recording.seen[0].raw_path == b"/api/{x}"
+
+
+def test_exact_bytes_requests_get_the_refresh_and_replay_on_401(
+    sandboxed: SandboxedKeygate,
+) -> None:
+    tenant = sandboxed.tenant()
+    try:
+        chosen = cached_route_then_expired(sandboxed, tenant)
+        before = sandboxed.cc.admin("stats")
+        response = tenant.http.get(
+            "/constant-contact/v3/account/summary?extra='kept'", headers=chosen
+        )
+        after = sandboxed.cc.admin("stats")
+        assert response.status_code == 200, response.text
+        assert after["token_requests_total"] - before["token_requests_total"] == 1
+        assert after["api_calls"] - before["api_calls"] == 2  # the 401, then the replay
+    finally:
+        tenant.close()
+
+
+@pytest.mark.parametrize("value", ["é".encode(), "5 €".encode()])
+def test_a_non_ascii_response_header_is_no_500(klaviyo: Tenant, value: bytes) -> None:
+    # The pooled client cannot read such a value: that header is dropped, the response kept.
+    response = klaviyo.http.get("/klaviyo/echo-header", headers={"x-echo": value})
+    assert response.status_code == 200, response.text
+    assert "x-echo" not in response.headers
+    assert response.headers["x-plain"] == "kept"
+    # Through the exact client (a query byte the pooled one would rewrite) it passes unchanged.
+    response = klaviyo.http.get("/klaviyo/echo-header?f='x'", headers={"x-echo": value})
+    assert response.status_code == 200, response.text
+    assert dict(response.headers.raw)[b"x-echo"] == value
+
+
+def test_a_latin1_header_value_goes_and_comes_back_unchanged(klaviyo: Tenant) -> None:
+    # Not UTF-8: the request goes by the exact client, and so does its response.
+    response = klaviyo.http.get("/klaviyo/echo-header", headers={"x-echo": b"caf\xe9"})
+    assert response.status_code == 200, response.text
+    assert dict(response.headers.raw)[b"x-echo"] == b"caf\xe9"

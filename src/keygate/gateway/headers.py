@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from keygate.errors import InvalidHeader
+
+log = logging.getLogger("keygate.gateway")
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus the de-facto ones proxies drop too.
 HOP_BY_HOP = frozenset(
@@ -124,3 +128,25 @@ def downstream_response_headers(
         return out
     listed = _tokens(connection.encode("latin-1"))
     return [(k, v) for k, v in out if k not in listed]
+
+
+def readable_response_headers(headers: Any, request_id: bytes) -> list[tuple[bytes, bytes]]:
+    """The pooled client's response headers when some value is not visible ASCII.
+
+    The client hands header values over as `str` only, and cannot for such a value: those headers
+    are dropped, with a warning naming them (never their values), rather than failing the whole
+    response. The exact client (`gateway/exact.py`) passes them on unchanged.
+    """
+    items: list[tuple[str, str]] = []
+    for name in dict.fromkeys(headers.keys()):
+        try:
+            items.extend((name, value) for value in headers.getall(name))
+        except ValueError:
+            log.warning(
+                "gateway request %s: upstream response header %s dropped: its value is not "
+                "visible ASCII",
+                request_id.decode(),
+                name,
+            )
+    connection = next((v for k, v in items if k == "connection"), None)
+    return downstream_response_headers(items, connection)

@@ -37,6 +37,7 @@ from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
 from keygate.gateway.headers import (
     downstream_response_headers,
     read_caller_headers,
+    readable_response_headers,
     refuse_control_bytes,
 )
 from keygate.gateway.injection import Injection, Injector
@@ -187,9 +188,13 @@ class Gateway:
                         if status == 401 and may_replay:
                             # The body is gone: pass the 401 on, but refresh for the next request.
                             self._refresh_later(connection_id, injection.version)
-                        out = downstream_response_headers(
-                            response.headers.items(), response.get_header("connection")
-                        )
+                        try:
+                            out = downstream_response_headers(
+                                response.headers.items(), response.get_header("connection")
+                            )
+                        except ValueError:
+                            # A value that is not visible ASCII, which the client cannot read.
+                            out = readable_response_headers(response.headers, request_id)
                         out.append((b"x-request-id", request_id))
                         out.append(route.connection_header)
                         length = response.get_header("content-length")
