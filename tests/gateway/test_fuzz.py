@@ -168,7 +168,7 @@ def test_fuzzed_requests_are_forwarded_exactly_or_refused(served: Served) -> Non
     seen_statuses: dict[int, int] = {}
 
     @settings(
-        max_examples=1500,
+        max_examples=1200,
         deadline=None,
         database=None,
         derandomize=True,
