@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pyreqwest.client import Client
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from keygate import __version__
 from keygate.catalog.loader import RESERVED_NAMES
@@ -47,6 +48,27 @@ def _error_response(error: KeygateError) -> Response:
     return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
 
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+
+
+def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """The `Allow` value of a 405: every method some route serves on this path.
+
+    Starlette's own header names the methods of the first route that matched the path only, and
+    a path such as `/connections` has one route per method.
+    """
+    scope = request.scope
+    allowed = [
+        method
+        for method in _HTTP_METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed) if allowed else (exc.headers or {}).get("Allow", "")
+
+
 def build_control_app() -> FastAPI:
     """The FastAPI app for the control plane, catalog, connect pages and operations."""
     api = FastAPI(
@@ -65,11 +87,11 @@ def build_control_app() -> FastAPI:
         return _error_response(BadRequest(describe_validation(exc)))
 
     @api.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return _error_response(NotFoundError())
         if exc.status_code == 405:
-            return _error_response(MethodNotAllowedError())
+            return _error_response(MethodNotAllowedError(_allowed_methods(request, exc)))
         if exc.status_code == 400:
             return _error_response(BadRequest(str(exc.detail)))
         return _error_response(KeygateError(str(exc.detail)))

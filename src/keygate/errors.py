@@ -70,11 +70,15 @@ class NotFoundError(KeygateError):
 
 
 class MethodNotAllowedError(KeygateError):
-    """A known route called with the wrong HTTP method."""
+    """A route called with a method it does not serve; `Allow` lists the methods it does."""
 
     code = "method_not_allowed"
     status = 405
     default_message = "Method not allowed."
+
+    def __init__(self, allow: str, message: str | None = None) -> None:
+        # RFC 9110 §15.5.6: a 405 carries Allow.
+        super().__init__(message, headers={"Allow": allow})
 
 
 class ConnectionNotFound(KeygateError):
@@ -217,3 +221,10 @@ class InjectionMisconfigured(KeygateError):
 
     code = "internal_error"
     status = 500
+
+
+class InvalidHeader(KeygateError):
+    """A request header value the gateway cannot forward as sent."""
+
+    code = "invalid_header"
+    status = 400

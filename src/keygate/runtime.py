@@ -13,6 +13,7 @@ from pyreqwest.middleware.types import Middleware
 from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, load_catalog
 from keygate.catalog.model import AppSpec
 from keygate.crypto import Cipher, load_master_key
+from keygate.gateway.exact import ExactClient
 from keygate.secret import Secret
 from keygate.settings import Settings
 from keygate.store.apps import AppConfigRepository
@@ -87,6 +88,7 @@ class Runtime:
         self.cache = StateCache()
         self.apps: dict[str, ConfiguredApp] = {}
         self._upstream: Client | None = upstream
+        self._exact = ExactClient(settings)
         self._poller: asyncio.Task[None] | None = None
         db.after_write(self._after_local_write)
 
@@ -111,6 +113,11 @@ class Runtime:
     def cipher(self) -> Cipher:
         """The credential cipher."""
         return self.db.cipher
+
+    @property
+    def exact_upstream(self) -> ExactClient:
+        """The client for requests the pooled one would rewrite (see `gateway/exact.py`)."""
+        return self._exact
 
     @property
     def upstream(self) -> Client:
@@ -185,4 +192,5 @@ class Runtime:
         if self._upstream is not None:
             await self._upstream.close()
             self._upstream = None
+        await self._exact.close()
         await self.db.close()

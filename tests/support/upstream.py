@@ -86,6 +86,10 @@ class RecordingUpstream:
             await self._send(send, 302, b"", [(b"location", b"https://elsewhere.example/x")])
         elif path == "/hang":
             await asyncio.sleep(60)
+        elif path == "/echo-header":
+            # The request's X-Echo value, bytes as received, sent back as a response header.
+            value = next((v for k, v in scope["headers"] if k == b"x-echo"), b"")
+            await self._send(send, 200, b"{}", [(b"x-echo", value), (b"x-plain", b"kept")])
         else:
             echo = {
                 "method": record.method,

@@ -18,6 +18,11 @@ _UNSAFE_PATH = re.compile(
     rb"[\x00-\x20\x7f-\xff\\@#]|//|%(?:2[fFeE]|5[cC]|40|[01][0-9a-fA-F]|7[fF])"
 )
 _UNSAFE_QUERY = re.compile(rb"[\x00-\x20\x7f-\xff#]")
+# Bytes the pooled upstream client's URL parser percent-encodes (the WHATWG path and special-query
+# percent-encode sets): a path or query holding one goes by the exact client (`gateway/exact.py`).
+_REWRITTEN_PATH = re.compile(rb'["<>`{}]')
+# The query's unsafe and rewritten bytes in one scan, so a plain query costs a single search.
+_SPECIAL_QUERY = re.compile(rb"[\x00-\x20\x7f-\xff#\"'<>]")
 _PATH_MESSAGE = (
     "The path after the app name must be a plain API path: no '..' or '.' segments, encoded "
     "slashes or dots, '@', backslashes, empty segments, absolute URLs or control characters."
@@ -54,8 +59,19 @@ def check_native_path(native: bytes) -> bytes:
     return native
 
 
-def check_query(query: bytes) -> bytes:
-    """The query string, forwarded byte for byte, unless it holds control or fragment bytes."""
-    if query and _UNSAFE_QUERY.search(query):
-        raise InvalidPath("The query string may not contain control characters, spaces or '#'.")
-    return query
+def check_query(query: bytes) -> bool:
+    """Refuse a query holding control, space, non-ASCII or fragment bytes; say whether it holds
+    bytes the pooled upstream client would rewrite (the exact client then sends it)."""
+    if not _SPECIAL_QUERY.search(query):
+        return False
+    if _UNSAFE_QUERY.search(query):
+        raise InvalidPath(
+            "The query string may not contain control characters, spaces, non-ASCII bytes or "
+            "'#'; percent-encode them."
+        )
+    return True
+
+
+def client_rewrites_path(native: bytes) -> bool:
+    """Whether a (checked) native path holds bytes the pooled upstream client would rewrite."""
+    return _REWRITTEN_PATH.search(native) is not None

@@ -13,7 +13,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from pyreqwest import exceptions as upstream_errors
 
@@ -25,6 +25,7 @@ from keygate.errors import (
     ConnectionNotActive,
     ConnectionNotFound,
     KeygateError,
+    MethodNotAllowedError,
     NoActiveConnection,
     ReauthorizationRequired,
     UnknownAppError,
@@ -33,10 +34,15 @@ from keygate.errors import (
     render_error,
 )
 from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
-from keygate.gateway.headers import downstream_response_headers, read_caller_headers
+from keygate.gateway.headers import (
+    downstream_response_headers,
+    read_caller_headers,
+    readable_response_headers,
+    refuse_control_bytes,
+)
 from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
-from keygate.gateway.paths import check_native_path, check_query, split_app
+from keygate.gateway.paths import check_native_path, check_query, client_rewrites_path, split_app
 from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.gateway.request_log import RequestLog
 from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
@@ -47,6 +53,13 @@ from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 Scope = dict[str, Any]
 log = logging.getLogger("keygate.gateway")
 
+# The methods an HTTP API uses (RFC 9110 §9.3, PATCH from RFC 5789); anything else is answered
+# 405 without contacting the upstream. TRACE would echo the injected credential back to the
+# caller (§9.3.8) and CONNECT would open a tunnel with it.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+FORWARDED_METHODS = frozenset(_METHODS)
+_ALLOW = ", ".join(_METHODS)
+_NOT_FORWARDED = f"The gateway forwards only these methods: {_ALLOW}."
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _WHOLE_RESPONSE_MAX = 64 * 1024
 _MAX_ROUTES = 100_000
@@ -91,7 +104,7 @@ class Gateway:
         # every await that suspends resumes through each coroutine frame above it, so the hot
         # path keeps the stack flat — routing, the upstream exchange and its one replay inline.
         started = time.perf_counter()
-        forward, forwarded_names, authorization, choice, request_id, declared, chunked = (
+        forward, forwarded_names, authorization, choice, request_id, declared, chunked, exact = (
             read_caller_headers(scope["headers"])
         )
         if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
@@ -103,6 +116,8 @@ class Gateway:
         connection_id = ""
         streamed: StreamedBody | None = None
         try:
+            if scope["method"] not in FORWARDED_METHODS:
+                raise MethodNotAllowedError(_ALLOW, _NOT_FORWARDED)
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
             app_name, native, safe = split_app(raw_path)
             app = self._rt.apps.get(app_name)
@@ -111,10 +126,11 @@ class Gateway:
                 raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
             if not safe:
                 native = check_native_path(native)
+                exact = exact or client_rewrites_path(native)
             url = app.base_url + native.decode("ascii")
             query: bytes = scope.get("query_string", b"")
             if query:
-                check_query(query)
+                exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
             now = time.time()
             route = self._routes.get((app_name, authorization, choice))
@@ -144,25 +160,45 @@ class Gateway:
                 if more:
                     streamed = StreamedBody(first, receive, self._max_body)
             may_replay = injection.refreshable  # a 401 gets one refresh and one replay
+            if exact:
+                refuse_control_bytes(forward)
             while True:
                 # `url` is what the caller asked for; an injected query secret joins it only here.
-                builder = self._upstream.request(
-                    scope["method"], auth.url(url) if auth.query else url
-                ).headers([*forward, *auth.headers])
-                if streamed is not None:
-                    builder = builder.body_stream(streamed)
-                elif first or declared is not None:
-                    builder = builder.body_bytes(first)  # a declared length, 0 included, is kept
-                async with builder.build_streamed() as response:
+                target = auth.url(url) if auth.query else url
+                headers = [*forward, *auth.headers]
+                if exact:
+                    # Bytes the pooled client would rewrite: the exact client sends them as given.
+                    exchange: Any = self._rt.exact_upstream.stream(
+                        scope["method"],
+                        target,
+                        headers,
+                        streamed if streamed is not None else _body_bytes(first, declared),
+                    )
+                else:
+                    try:
+                        builder = self._upstream.request(scope["method"], target).headers(headers)
+                    except ValueError:
+                        # A control byte in a header value (some HTTP/1.1 servers let them by).
+                        self._refuse_header_value(forward, request_id)
+                    if streamed is not None:
+                        builder = builder.body_stream(streamed)
+                    elif first or declared is not None:
+                        builder = builder.body_bytes(first)  # a declared length, 0 included
+                    exchange = builder.build_streamed()
+                async with exchange as response:
                     status = response.status
                     replay = status == 401 and may_replay and streamed is None
                     if not replay:
                         if status == 401 and may_replay:
                             # The body is gone: pass the 401 on, but refresh for the next request.
                             self._refresh_later(connection_id, injection.version)
-                        out = downstream_response_headers(
-                            response.headers.items(), response.get_header("connection")
-                        )
+                        try:
+                            out = downstream_response_headers(
+                                response.headers.items(), response.get_header("connection")
+                            )
+                        except ValueError:
+                            # A value that is not visible ASCII, which the client cannot read.
+                            out = readable_response_headers(response.headers, request_id)
                         out.append((b"x-request-id", request_id))
                         out.append(route.connection_header)
                         length = response.get_header("content-length")
@@ -296,6 +332,14 @@ class Gateway:
             )
         return record
 
+    @staticmethod
+    def _refuse_header_value(forward: list[tuple[str, str]], request_id: bytes) -> NoReturn:
+        """The pooled client refused a header value: the caller's (400), else the injected one."""
+        refuse_control_bytes(forward)
+        # The injected credential's value: never in a log line or an error body.
+        log.error("gateway request %s: the injected header value is invalid", request_id.decode())
+        raise KeygateError()
+
     def _upstream_failure(
         self, exc: upstream_errors.RequestError, streamed: StreamedBody | None
     ) -> KeygateError:
@@ -350,6 +394,11 @@ def _choice_header(headers: list[tuple[bytes, bytes]]) -> str:
     if any(name == b"maton-connection" for name, _ in headers):
         return "Maton-Connection"
     return "Keygate-Connection"
+
+
+def _body_bytes(first: bytes, declared: bytes | None) -> bytes | None:
+    """The whole body to send, if the request has one (a declared length, 0 included, is kept)."""
+    return first if first or declared is not None else None
 
 
 def _length(value: bytes | str) -> int:
