@@ -39,7 +39,7 @@ from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, split_app
 from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.gateway.request_log import RequestLog
-from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
+from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, CredentialRecord, Status
@@ -66,7 +66,17 @@ class Gateway:
         # (app, Authorization, connection choice) → route; dropped with the cache on any write.
         self._routes: dict[tuple[str, bytes | None, bytes | None], _Route] = {}
         runtime.cache.on_clear(self._routes.clear)
-        self._lifecycle = TokenLifecycle(runtime, on_refresh_step)
+        self._lifecycle = TokenLifecycle(
+            runtime.connections,
+            runtime.cache.credentials,
+            self._upstream,
+            RefreshPolicy.from_settings(runtime.settings),
+            lambda connection_id: connect_url(
+                runtime.settings.public_url, runtime.cipher, connection_id
+            ),
+            clock=runtime.clock,
+            on_step=on_refresh_step,
+        )
         self._injector = Injector(runtime, self._lifecycle)
         self._background: set[asyncio.Task[None]] = set()
         settings = runtime.settings
