@@ -254,6 +254,7 @@ class TokenLifecycle:
         fresh = await held.store_tokens(
             tokens.stored_values(previous_refresh=refresh_token),
             tokens.expires_at,
+            # The lifetime the margin halves: from the answer's arrival, as `expires_at` counts.
             issued_at=utc_now(self._clock),
         )
         if fresh is None:
@@ -270,6 +271,9 @@ class TokenLifecycle:
         """A token request that failed: permanently (the connection needs a person) or
         transiently (back off), unless the row was re-authorized meanwhile."""
         if not await held.still_current():
+            # A re-authorization wrote the row while the provider answered (possible only under
+            # the host lock): its tokens stand, and the old token's failure — even
+            # invalid_grant — must not mark the re-authorized connection FAILED.
             return await self._stored_instead(connection, held)
         if isinstance(error, TokenResponseError) and error.error in PERMANENT_ERRORS:
             return _Outcome(None, self._reauthorize(connection, error.description), _Effect.REVOKED)
