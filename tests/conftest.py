@@ -68,9 +68,7 @@ def keygate(
 def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxedKeygate]:
     """Keygate wired to the Klaviyo and Constant Contact sandboxes."""
     directory = tmp_path_factory.mktemp("keygate-sandboxed")
-    made = SandboxedKeygate(
-        directory, fresh_database(directory, "keygate_sandboxed"), refresh_margin_seconds=1
-    )
+    made = SandboxedKeygate(directory, fresh_database(directory, "keygate_sandboxed"))
     yield made
     made.stop()
 

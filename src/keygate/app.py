@@ -20,6 +20,7 @@ from starlette.routing import Match
 
 from keygate import __version__
 from keygate.catalog.loader import RESERVED_NAMES
+from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
 from keygate.control import apps, connections
 from keygate.errors import (
@@ -114,10 +115,12 @@ class KeygateApp:
         settings: Settings,
         upstream: Client | None = None,
         on_refresh_step: RefreshStep | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self._upstream = upstream
         self._on_refresh_step = on_refresh_step
+        self._clock = clock
         self.control = build_control_app()
         self.metrics = GatewayMetrics()
         self.runtime: Runtime | None = None
@@ -126,7 +129,10 @@ class KeygateApp:
     async def startup(self) -> None:
         """Open the runtime (refusing to start on a bad key or catalog) and wire the surfaces."""
         runtime = await Runtime.open(
-            self.settings, run_migrations=self.settings.migrate_on_start, upstream=self._upstream
+            self.settings,
+            run_migrations=self.settings.migrate_on_start,
+            upstream=self._upstream,
+            clock=self._clock,
         )
         runtime.start_background()
         self.runtime = runtime
@@ -211,9 +217,11 @@ def create_app(
     settings: Settings | None = None,
     upstream: Client | None = None,
     on_refresh_step: RefreshStep | None = None,
+    clock: Clock = system_clock,
 ) -> KeygateApp:
     """The Keygate ASGI app for these settings (read from the environment if not given).
 
-    `upstream` replaces the pooled upstream client; `on_refresh_step` observes token refreshes.
+    `upstream` replaces the pooled upstream client; `on_refresh_step` observes token refreshes;
+    `clock` is the time source token refreshes go by (tests pass one they can advance).
     """
-    return KeygateApp(settings or Settings(), upstream, on_refresh_step)
+    return KeygateApp(settings or Settings(), upstream, on_refresh_step, clock)

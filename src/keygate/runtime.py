@@ -12,6 +12,7 @@ from pyreqwest.middleware.types import Middleware
 
 from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, load_catalog
 from keygate.catalog.model import AppSpec
+from keygate.clock import Clock, system_clock
 from keygate.crypto import Cipher, load_master_key
 from keygate.gateway.exact import ExactClient
 from keygate.secret import Secret
@@ -70,7 +71,8 @@ def build_upstream_client(settings: Settings, middleware: Middleware | None = No
 
 
 class Runtime:
-    """Settings, database, repositories, catalog, caches and the upstream client of a process."""
+    """Settings, database, repositories, catalog, caches, clock and the upstream client of a
+    process."""
 
     def __init__(
         self,
@@ -78,8 +80,10 @@ class Runtime:
         db: Database,
         catalog: dict[str, AppSpec],
         upstream: Client | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.db = db
         self.catalog = catalog
         self.keys = KeyRepository(db)
@@ -94,18 +98,24 @@ class Runtime:
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, run_migrations: bool = True, upstream: Client | None = None
+        cls,
+        settings: Settings,
+        *,
+        run_migrations: bool = True,
+        upstream: Client | None = None,
+        clock: Clock = system_clock,
     ) -> Runtime:
         """Load the key and catalog (refusing to start if either is bad), connect, migrate.
 
-        `upstream` replaces the default upstream client (tests pass one that records requests).
+        `upstream` replaces the default upstream client (tests pass one that records requests);
+        `clock` the time source token refreshes go by (tests pass one they can advance).
         """
         cipher = Cipher(load_master_key(settings))
         catalog = load_catalog(settings.catalog_dir)
         db = Database(create_engine(settings.resolved_database_url), cipher)
         if run_migrations:
             await migrate(db.engine)
-        runtime = cls(settings, db, catalog, upstream)
+        runtime = cls(settings, db, catalog, upstream, clock)
         await runtime.reload()
         return runtime
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keygate.oauth.lifecycle import TokenLifecycle
+from keygate.oauth.lifecycle import RefreshPolicy, TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.settings import Settings
 from keygate.store.schema import utcnow
@@ -54,7 +54,14 @@ def test_a_reauthorization_during_the_refresh_is_kept(
                 )
 
         try:
-            lifecycle = TokenLifecycle(runtime, reauthorize_meanwhile)
+            lifecycle = TokenLifecycle(
+                runtime.connections,
+                runtime.cache.credentials,
+                runtime.upstream,
+                RefreshPolicy.from_settings(runtime.settings),
+                lambda connection_id: f"reconnect {connection_id}",
+                on_step=reauthorize_meanwhile,
+            )
             app = runtime.apps["constant-contact"]
             connection = await runtime.connections.get(conn_id)
             stale = await runtime.connections.credentials(conn_id)

@@ -17,11 +17,11 @@ from pyreqwest.response import Response
 from sqlalchemy import event
 
 from keygate.app import KeygateApp, create_app
+from keygate.clock import Clock, system_clock, utc_now
 from keygate.crypto import generate_key
 from keygate.runtime import Runtime, build_upstream_client
 from keygate.settings import AppOverride, Settings
 from keygate.store.records import ConnectionRecord
-from keygate.store.schema import utcnow
 from tests.support.servers import ServerThread, free_port
 
 _names = itertools.count()
@@ -65,11 +65,20 @@ class StatementCounter:
 
 
 class KeygateHarness:
-    """Keygate with its real ASGI app, served by uvicorn on loopback."""
+    """Keygate with its real ASGI app, served by uvicorn on loopback.
+
+    `clock` is the time source its token refreshes go by (tests pass one they can advance).
+    """
 
     def __init__(
-        self, data_dir: Path, database_url: str, port: int | None = None, **overrides: Any
+        self,
+        data_dir: Path,
+        database_url: str,
+        port: int | None = None,
+        clock: Clock = system_clock,
+        **overrides: Any,
     ) -> None:
+        self.clock = clock
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.encryption_key = generate_key()
@@ -88,7 +97,9 @@ class KeygateHarness:
         self.settings = Settings(**values)
         self.recorder = UpstreamRecorder()
         self.app: KeygateApp = create_app(
-            self.settings, upstream=build_upstream_client(self.settings, self.recorder)
+            self.settings,
+            upstream=build_upstream_client(self.settings, self.recorder),
+            clock=clock,
         )
         self.server = ServerThread(self.app, self.port).start()
         self.counter = StatementCounter(self.runtime)
@@ -127,12 +138,14 @@ class KeygateHarness:
         method: str = "OAUTH2",
         expires_in: int | None = None,
     ) -> ConnectionRecord:
-        """An ACTIVE connection holding the given credential values."""
+        """An ACTIVE connection holding the given credential values, obtained now (by the
+        harness's clock) and expiring `expires_in` seconds later."""
 
         async def make() -> ConnectionRecord:
             record = await self.runtime.connections.create(tenant.workspace_id, app, method, {})
-            expires = utcnow() + timedelta(seconds=expires_in) if expires_in else None
-            active = await self.runtime.connections.activate(record.id, values, expires)
+            now = utc_now(self.clock)
+            expires = now + timedelta(seconds=expires_in) if expires_in else None
+            active = await self.runtime.connections.activate(record.id, values, expires, now)
             assert active is not None
             return active
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 
 from keygate.sandbox import SandboxConfig, create_constant_contact_app, create_klaviyo_app
+from keygate.sandbox.clock import SandboxClock
 from keygate.settings import AppOverride
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread, free_port
@@ -50,10 +52,13 @@ class Sandbox:
         return dict(self.admin("tokens", {"scope": scope} if scope else {}))
 
 
-def start_sandbox(provider: str, redirect_uri: str, **config: Any) -> Sandbox:
+def start_sandbox(
+    provider: str, redirect_uri: str, clock: SandboxClock | None = None, **config: Any
+) -> Sandbox:
     """Serve a fresh sandbox that accepts Keygate's callback URL."""
     settings = SandboxConfig(redirect_uris=[redirect_uri], rate_limit=False, **config)
-    app = (create_klaviyo_app if provider == "klaviyo" else create_constant_contact_app)(settings)
+    create = create_klaviyo_app if provider == "klaviyo" else create_constant_contact_app
+    app = create(settings, clock)
     return Sandbox(app, ServerThread(app, lifespan="off").start())
 
 
@@ -79,20 +84,39 @@ def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
 
 
 class SandboxedKeygate:
-    """Keygate plus both sandboxes; Keygate's callback is registered with each."""
+    """Keygate plus both sandboxes; Keygate's callback is registered with each.
+
+    All three share one clock: wall time, until a test stops it and moves it (`freeze_time`,
+    `advance`), so token lifetimes pass at Keygate and at the provider alike, without waiting.
+    """
 
     def __init__(self, data_dir: Path, database_url: str, **settings: Any) -> None:
         port = free_port()
         callback = f"http://127.0.0.1:{port}/oauth/callback"
-        self.klaviyo = start_sandbox("klaviyo", callback)
-        self.cc = start_sandbox("constant-contact", callback)
+        self.clock = SandboxClock()
+        self.klaviyo = start_sandbox("klaviyo", callback, self.clock)
+        self.cc = start_sandbox("constant-contact", callback, self.clock)
         self.keygate = KeygateHarness(
             data_dir,
             database_url,
             port=port,
+            clock=self.clock.now,
             apps=sandbox_overrides(self.klaviyo, self.cc),
             **settings,
         )
+
+    def freeze_time(self) -> None:
+        """Stop the shared clock: from now on only `advance` moves it."""
+        self.clock.freeze()
+
+    def advance(self, seconds: float) -> None:
+        """Move the shared clock forward."""
+        self.clock.advance(seconds)
+
+    def resume_time(self) -> None:
+        """Back to wall time, for the tests that follow."""
+        self.clock.source = time.time
+        self.clock.offset = 0.0
 
     def sandbox(self, app: str) -> Sandbox:
         """The sandbox standing in for an app."""

@@ -45,7 +45,7 @@ from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, client_rewrites_path, split_app
 from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.gateway.request_log import RequestLog
-from keygate.oauth.lifecycle import RefreshStep, TokenLifecycle
+from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, CredentialRecord, Status
@@ -77,9 +77,20 @@ class Gateway:
         self._credential_of = runtime.cache.credentials.lookup
         self._upstream = runtime.upstream  # built here, inside the serving loop, once
         # (app, Authorization, connection choice) → route; dropped with the cache on any write.
+        self._clock = runtime.clock
         self._routes: dict[tuple[str, bytes | None, bytes | None], _Route] = {}
         runtime.cache.on_clear(self._routes.clear)
-        self._lifecycle = TokenLifecycle(runtime, on_refresh_step)
+        self._lifecycle = TokenLifecycle(
+            runtime.connections,
+            runtime.cache.credentials,
+            self._upstream,
+            RefreshPolicy.from_settings(runtime.settings),
+            lambda connection_id: connect_url(
+                runtime.settings.public_url, runtime.cipher, connection_id
+            ),
+            clock=runtime.clock,
+            on_step=on_refresh_step,
+        )
         self._injector = Injector(runtime, self._lifecycle)
         self._background: set[asyncio.Task[None]] = set()
         settings = runtime.settings
@@ -132,7 +143,7 @@ class Gateway:
             if query:
                 exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
-            now = time.time()
+            now = self._clock()  # the runtime's clock: tests move it, production is time.time
             route = self._routes.get((app_name, authorization, choice))
             if (
                 route is None

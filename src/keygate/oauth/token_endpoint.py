@@ -11,9 +11,9 @@ from pyreqwest.client import Client
 
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import OAuth2Method
+from keygate.clock import Clock, system_clock, utc_now
 from keygate.oauth.client_auth import client_credentials
 from keygate.oauth.protocol import TokenSet, parse_token_response
-from keygate.store.schema import utcnow
 
 
 class TokenEndpointUnavailable(Exception):
@@ -70,9 +70,13 @@ async def request_tokens(
     oauth: OAuth2Method,
     form: list[tuple[str, str]],
     timeout_seconds: float = 30.0,
+    clock: Clock = system_clock,
 ) -> TokenSet:
-    """POST a grant to the token endpoint; raise TokenResponseError or TokenEndpointUnavailable."""
+    """POST a grant to the token endpoint; raise TokenResponseError or TokenEndpointUnavailable.
+
+    The token's `expires_at` counts its `expires_in` from the answer's arrival by `clock`.
+    """
     status, body = await post_client_form(
         client, str(oauth.token_url), app, oauth, form, timeout_seconds
     )
-    return parse_token_response(status, body, utcnow())
+    return parse_token_response(status, body, utc_now(clock))

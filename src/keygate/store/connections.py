@@ -1,17 +1,22 @@
-"""Connections and their encrypted credentials."""
+"""Connections and their encrypted credentials, and the lock a token refresh holds on them."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from keygate.crypto import Cipher
 from keygate.secret import Secret
 from keygate.store.database import Database
+from keygate.store.engine import host_lock
 from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 from keygate.store.schema import Connection, Credential, utcnow
 
@@ -147,21 +152,35 @@ class ConnectionRepository:
             return _record(row)
 
     async def activate(
-        self, connection_id: str, values: dict[str, str], expires_at: datetime | None
+        self,
+        connection_id: str,
+        values: dict[str, str],
+        expires_at: datetime | None,
+        issued_at: datetime | None = None,
     ) -> ConnectionRecord | None:
-        """Store fresh credentials and make the connection ACTIVE, in one transaction."""
+        """Store fresh credentials and make the connection ACTIVE, in one transaction.
+
+        `issued_at` is when the token set was obtained (default: now).
+        """
         async with self._db.write() as session:
             row = await session.scalar(select(Connection).where(Connection.id == connection_id))
             if row is None:
                 return None
-            await self._put_credentials(session, connection_id, values, expires_at)
+            await self._put_credentials(
+                session, connection_id, values, expires_at, issued_at or utcnow()
+            )
             row.status = Status.ACTIVE.value
             row.error_code = row.error_message = None
             row.updated_at = utcnow()
             return _record(row)
 
     async def _put_credentials(
-        self, session: Any, connection_id: str, values: dict[str, str], expires_at: datetime | None
+        self,
+        session: Any,
+        connection_id: str,
+        values: dict[str, str],
+        expires_at: datetime | None,
+        issued_at: datetime,
     ) -> None:
         ciphertext = self._db.cipher.encrypt(orjson.dumps(values), bound_to=connection_id)
         existing = await session.get(Credential, connection_id)
@@ -173,6 +192,7 @@ class ConnectionRepository:
                     ciphertext=ciphertext,
                     key_id=self._db.cipher.primary_key_id,
                     expires_at=expires_at,
+                    issued_at=issued_at,
                     version=1,
                     refresh_failures=0,
                     retry_after=None,
@@ -183,6 +203,7 @@ class ConnectionRepository:
             existing.ciphertext = ciphertext
             existing.key_id = self._db.cipher.primary_key_id
             existing.expires_at = expires_at
+            existing.issued_at = issued_at
             existing.version += 1
             existing.refresh_failures = 0
             existing.retry_after = None
@@ -194,6 +215,11 @@ class ConnectionRepository:
             row = await session.get(Credential, connection_id)
         return None if row is None else self.decrypt(row)
 
+    @property
+    def cipher(self) -> Cipher:
+        """The cipher credentials are encrypted with."""
+        return self._db.cipher
+
     def decrypt(self, row: Credential) -> CredentialRecord:
         """Turn a stored credential row into a record of Secret values."""
         plain = orjson.loads(self._db.cipher.decrypt(row.ciphertext, bound_to=row.connection_id))
@@ -204,4 +230,128 @@ class ConnectionRepository:
             version=row.version,
             refresh_failures=row.refresh_failures,
             retry_after=row.retry_after,
+            issued_at=row.issued_at,
         )
+
+    @asynccontextmanager
+    async def lock_credential(self, connection_id: str) -> AsyncIterator[HeldCredential]:
+        """The connection's credential row, read under a lock that keeps every other refresh
+        of it — in any process — out until the block ends; its writes commit at the end.
+
+        On PostgreSQL the lock is the row's write lock, taken at once (a no-op UPDATE), which
+        also excludes other replicas. On a SQLite file (one host) it is a host lock
+        (`engine.host_lock`), so the database's single write lock is taken only by the held
+        row's writes, after the provider has answered, instead of stalling every other write
+        for as long as the token endpoint takes.
+        """
+        async with (
+            host_lock(self._db.engine, connection_id) as host_locked,
+            self._db.sessions() as session,
+            session.begin(),
+        ):
+            if not host_locked:
+                await _update_credential(session, connection_id)
+            row = await session.get(Credential, connection_id, populate_existing=True)
+            yield HeldCredential(self, session, connection_id, row, row_locked=not host_locked)
+
+
+class HeldCredential:
+    """A credential row as read under `ConnectionRepository.lock_credential`.
+
+    Every write is conditional on the row still having the version read: under the row lock
+    it always has; under the host lock a re-authorization (which takes no host lock) may have
+    written it while the provider answered, and then what it stored stands.
+    """
+
+    def __init__(
+        self,
+        repo: ConnectionRepository,
+        session: AsyncSession,
+        connection_id: str,
+        row: Credential | None,
+        row_locked: bool,
+    ) -> None:
+        self._repo = repo
+        self._session = session
+        self._connection_id = connection_id
+        self._row_locked = row_locked
+        self.credential = None if row is None else repo.decrypt(row)
+        """What the row held when the lock was taken; None if the connection has none."""
+
+    def _version(self) -> int:
+        assert self.credential is not None, "no credential row to write"
+        return self.credential.version
+
+    async def store_tokens(
+        self, values: dict[str, str], expires_at: datetime | None, issued_at: datetime
+    ) -> CredentialRecord | None:
+        """Replace the token set (a new version, failures cleared); None if the row moved on."""
+        cipher = self._repo.cipher
+        version = self._version() + 1
+        changes = {
+            "ciphertext": cipher.encrypt(orjson.dumps(values), bound_to=self._connection_id),
+            "key_id": cipher.primary_key_id,
+            "expires_at": expires_at,
+            "issued_at": issued_at,
+            "version": version,
+            "refresh_failures": 0,
+            "retry_after": None,
+            "updated_at": issued_at,
+        }
+        if not await _update_credential(
+            self._session, self._connection_id, self._version(), changes
+        ):
+            return None
+        return CredentialRecord(
+            connection_id=self._connection_id,
+            values={name: Secret(value) for name, value in values.items()},
+            expires_at=expires_at,
+            version=version,
+            refresh_failures=0,
+            retry_after=None,
+            issued_at=issued_at,
+        )
+
+    async def still_current(self) -> bool:
+        """Whether the row still has the version read; under the host lock this takes the
+        database write lock, so it keeps that version until the block ends."""
+        if self._row_locked:
+            return True
+        return await _update_credential(self._session, self._connection_id, self._version())
+
+    async def record_failure(
+        self, failures: int, retry_after: datetime, now: datetime
+    ) -> CredentialRecord | None:
+        """Store a failed refresh: how many in a row, and when to try again; None if the row
+        moved on."""
+        changes = {"refresh_failures": failures, "retry_after": retry_after, "updated_at": now}
+        if not await _update_credential(
+            self._session, self._connection_id, self._version(), changes
+        ):
+            return None
+        assert self.credential is not None
+        return replace(self.credential, refresh_failures=failures, retry_after=retry_after)
+
+    async def latest(self) -> CredentialRecord | None:
+        """The row as stored now (after another writer moved it on); None if it is gone."""
+        row = await self._session.get(Credential, self._connection_id, populate_existing=True)
+        return None if row is None else self._repo.decrypt(row)
+
+
+async def _update_credential(
+    session: AsyncSession,
+    connection_id: str,
+    version: int | None = None,
+    changes: dict[str, Any] | None = None,
+) -> bool:
+    """UPDATE the credential row with `changes` — by default none, which only takes its write
+    lock (a row lock on PostgreSQL, the database write lock on SQLite) — if it still has
+    `version` when one is given; whether a row was updated."""
+    statement = update(Credential).where(Credential.connection_id == connection_id)
+    if version is not None:
+        statement = statement.where(Credential.version == version)
+    result = await session.execute(
+        statement.values(changes or {"version": Credential.version}),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -69,6 +69,8 @@ class CredentialRecord:
     version: int
     refresh_failures: int
     retry_after: datetime | None
+    issued_at: datetime | None = None
+    """When the access token was obtained; None if unknown (stored before Keygate recorded it)."""
 
     def get(self, name: str) -> str | None:
         """The plain value of one field, or None."""

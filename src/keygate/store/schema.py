@@ -120,6 +120,9 @@ class Credential(Base):
     ciphertext: Mapped[str] = mapped_column(Text)
     key_id: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime | None]
+    issued_at: Mapped[datetime | None]
+    """When the access token was obtained (its lifetime sets the refresh margin); None on rows
+    stored before Keygate recorded it."""
     version: Mapped[int] = mapped_column(Integer, default=1)
     refresh_failures: Mapped[int] = mapped_column(Integer, default=0)
     retry_after: Mapped[datetime | None]
