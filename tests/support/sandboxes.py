@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-from keygate.sandbox import SandboxConfig, create_constant_contact_app, create_klaviyo_app
+from keygate.catalog.loader import load_catalog
+from keygate.sandbox import CLIENT_ID, CLIENT_SECRET, SandboxConfig, sandbox_for, sandbox_urls
 from keygate.settings import AppOverride
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread, free_port
-
-CLIENT_ID = "sandbox-client"
-CLIENT_SECRET = "sandbox-secret"
 
 
 @dataclass
@@ -51,30 +50,39 @@ class Sandbox:
 
 
 def start_sandbox(provider: str, redirect_uri: str, **config: Any) -> Sandbox:
-    """Serve a fresh sandbox that accepts Keygate's callback URL."""
+    """Serve a fresh sandbox for the app `provider` that accepts Keygate's callback URL."""
     settings = SandboxConfig(redirect_uris=[redirect_uri], rate_limit=False, **config)
-    app = (create_klaviyo_app if provider == "klaviyo" else create_constant_contact_app)(settings)
+    app = sandbox_for(provider).create(settings, None)
     return Sandbox(app, ServerThread(app, lifespan="off").start())
 
 
+def sandbox_app_urls(app: str, sandbox: Sandbox) -> dict[str, str]:
+    """The app's catalog URLs (API base and OAuth endpoints) moved to the sandbox's origin."""
+    return sandbox_urls(load_catalog()[app], sandbox.url)
+
+
+def sandbox_override(app: str, sandbox: Sandbox) -> AppOverride:
+    """Point one app's API and OAuth URLs at its sandbox, with the registered client."""
+    return AppOverride(
+        client_id=CLIENT_ID,
+        client_secret=SecretStr(CLIENT_SECRET),
+        **sandbox_app_urls(app, sandbox),
+    )
+
+
+def sandbox_env(app: str, sandbox: Sandbox) -> dict[str, str]:
+    """The same as `KEYGATE_APPS__<APP>__<FIELD>` variables, for a Keygate subprocess."""
+    prefix = "KEYGATE_APPS__" + app.upper().replace("-", "_") + "__"
+    fields = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    fields.update(sandbox_app_urls(app, sandbox))
+    return {prefix + name.upper(): value for name, value in fields.items()}
+
+
 def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
-    """Point the seed apps' API and OAuth URLs at the sandboxes, with the registered client."""
+    """Point both seed apps at their sandboxes."""
     return {
-        "klaviyo": AppOverride(
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            base_url=klaviyo.url,
-            authorize_url=f"{klaviyo.url}/oauth/authorize",
-            token_url=f"{klaviyo.url}/oauth/token",
-            revoke_url=f"{klaviyo.url}/oauth/revoke",
-        ),
-        "constant-contact": AppOverride(
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            base_url=cc.url,
-            authorize_url=f"{cc.url}/oauth2/default/v1/authorize",
-            token_url=f"{cc.url}/oauth2/default/v1/token",
-        ),
+        "klaviyo": sandbox_override("klaviyo", klaviyo),
+        "constant-contact": sandbox_override("constant-contact", cc),
     }
 
 
