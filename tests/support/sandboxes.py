@@ -10,7 +10,14 @@ import httpx
 from pydantic import SecretStr
 
 from keygate.catalog.loader import load_catalog
-from keygate.sandbox import CLIENT_ID, CLIENT_SECRET, SandboxConfig, sandbox_for, sandbox_urls
+from keygate.sandbox import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    SANDBOXES,
+    SandboxConfig,
+    sandbox_for,
+    sandbox_urls,
+)
 from keygate.settings import AppOverride
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread, free_port
@@ -78,33 +85,34 @@ def sandbox_env(app: str, sandbox: Sandbox) -> dict[str, str]:
     return {prefix + name.upper(): value for name, value in fields.items()}
 
 
-def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
-    """Point both seed apps at their sandboxes."""
-    return {
-        "klaviyo": sandbox_override("klaviyo", klaviyo),
-        "constant-contact": sandbox_override("constant-contact", cc),
-    }
-
-
 class SandboxedKeygate:
-    """Keygate plus both sandboxes; Keygate's callback is registered with each."""
+    """Keygate plus every registered sandbox; Keygate's callback is registered with each."""
 
     def __init__(self, data_dir: Path, database_url: str, **settings: Any) -> None:
         port = free_port()
         callback = f"http://127.0.0.1:{port}/oauth/callback"
-        self.klaviyo = start_sandbox("klaviyo", callback)
-        self.cc = start_sandbox("constant-contact", callback)
+        self.sandboxes = {spec.app: start_sandbox(spec.app, callback) for spec in SANDBOXES}
         self.keygate = KeygateHarness(
             data_dir,
             database_url,
             port=port,
-            apps=sandbox_overrides(self.klaviyo, self.cc),
+            apps={app: sandbox_override(app, made) for app, made in self.sandboxes.items()},
             **settings,
         )
 
+    @property
+    def klaviyo(self) -> Sandbox:
+        """The Klaviyo sandbox."""
+        return self.sandboxes["klaviyo"]
+
+    @property
+    def cc(self) -> Sandbox:
+        """The Constant Contact sandbox."""
+        return self.sandboxes["constant-contact"]
+
     def sandbox(self, app: str) -> Sandbox:
         """The sandbox standing in for an app."""
-        return self.klaviyo if app == "klaviyo" else self.cc
+        return self.sandboxes[app]
 
     def tenant(self) -> Tenant:
         """A fresh workspace and key."""
@@ -132,5 +140,5 @@ class SandboxedKeygate:
     def stop(self) -> None:
         """Stop Keygate and the sandboxes."""
         self.keygate.stop()
-        self.klaviyo.server.stop()
-        self.cc.server.stop()
+        for made in self.sandboxes.values():
+            made.server.stop()
