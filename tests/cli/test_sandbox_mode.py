@@ -190,3 +190,29 @@ def test_the_cli_beside_serve_sandbox_uses_the_sandboxes_until_a_plain_serve(
     assert cc["oauth"]["client_id"] is None
     assert stored_client_secret(cli, "constant-contact") is None
     assert not (cli.data_dir / "sandbox-mode.json").exists()
+
+
+def test_serve_sandbox_warns_when_the_environment_overrides_a_sandboxed_app(
+    make_cli: Callable[..., Cli], tmp_path: Path
+) -> None:
+    port, first = free_port_pair(), free_port_pair()
+    cli = make_cli(
+        KEYGATE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        KEYGATE_APPS__KLAVIYO__BASE_URL="https://eu.klaviyo.example",
+    )
+    cli.ok("init")
+    args = ("--sandbox", "--port", str(port), "--sandbox-port", str(first))
+    with serving(cli, tmp_path, *args) as out:
+        said = out.read_text()
+    assert "Warning: KEYGATE_APPS__KLAVIYO__* in the environment override" in said
+    assert "CONSTANT_CONTACT" not in said
+
+
+def test_a_damaged_sandbox_mode_file_stops_serve_with_one_line(
+    make_cli: Callable[..., Cli],
+) -> None:
+    cli = make_cli()
+    cli.ok("init")
+    (cli.data_dir / "sandbox-mode.json").write_text("{not json")
+    line = cli.fails("serve", "--port", "1")
+    assert "sandbox-mode.json is damaged" in line

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from keygate.catalog.loader import AppOverrides
+from keygate.crypto import DecryptionError
+from keygate.errors import ConfigurationError
 from keygate.runtime import Runtime
 from keygate.sandbox import CLIENT_ID, CLIENT_SECRET, DEFAULT_PRIVATE_KEY, SandboxConfig
 from keygate.sandbox.registry import OAUTH_URL_FIELDS, sandbox_ports, sandbox_urls
@@ -48,6 +50,21 @@ def _snapshot(runtime: Runtime, app: str, stored: AppOverrides | None) -> dict[s
     return saved
 
 
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        content = json.loads(path.read_text())
+        if not isinstance(content, dict) or not isinstance(content.get("previous"), dict):
+            raise ValueError("no 'previous' object")
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{path} is damaged ({exc}); restore the apps' settings with 'keygate apps "
+            f"configure' and delete the file"
+        ) from exc
+    return content
+
+
 def _write_marker(path: Path, content: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -59,22 +76,25 @@ async def enter_sandbox_mode(runtime: Runtime, host: str, first_port: int) -> di
     """Store the sandboxes' client and URLs for every sandboxed app; return app → origin."""
     path = marker_path(runtime.settings)
     # A marker left by an earlier sandbox run already holds the operator's own settings.
-    earlier = json.loads(path.read_text()) if path.exists() else None
+    earlier = _read_marker(path)
     stored = await runtime.app_configs.all()
     previous: dict[str, dict[str, str]] = earlier["previous"] if earlier else {}
-    origins: dict[str, str] = {}
-    for app, port in sandbox_ports(first_port).items():
-        spec = runtime.catalog.get(app)
-        if spec is None:  # an operator catalog may drop a built-in app
-            continue
-        origins[app] = f"http://{host}:{port}"
+    # An operator catalog may drop a built-in app; only the apps it has are sandboxed.
+    origins = {
+        app: f"http://{host}:{port}"
+        for app, port in sandbox_ports(first_port).items()
+        if app in runtime.catalog
+    }
+    for app in origins:
         if app not in previous:
             previous[app] = _snapshot(runtime, app, stored.get(app))
-        urls = sandbox_urls(spec, origins[app])
+    # The marker first: whatever happens next, the operator's settings can be put back.
+    _write_marker(path, {"sandboxes": origins, "previous": previous})
+    for app, origin in origins.items():
+        urls = sandbox_urls(runtime.catalog[app], origin)
         changes = {name: urls.get(name, "") for name in _URL_FIELDS}
         changes.update(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
         await runtime.app_configs.update(app, changes)
-    _write_marker(path, {"sandboxes": origins, "previous": previous})
     await runtime.reload()
     return origins
 
@@ -82,13 +102,20 @@ async def enter_sandbox_mode(runtime: Runtime, host: str, first_port: int) -> di
 async def leave_sandbox_mode(runtime: Runtime) -> list[str]:
     """Put back the settings sandbox mode replaced; return the apps restored (none: no-op)."""
     path = marker_path(runtime.settings)
-    if not path.exists():
+    content = _read_marker(path)
+    if content is None:
         return []
-    previous: dict[str, dict[str, str]] = json.loads(path.read_text())["previous"]
+    previous: dict[str, dict[str, str]] = content["previous"]
     for app, saved in previous.items():
         changes = dict(saved)
-        if changes["client_secret"]:
-            plain = runtime.cipher.decrypt(changes["client_secret"], bound_to=_bound(app))
+        if changes.get("client_secret"):
+            try:
+                plain = runtime.cipher.decrypt(changes["client_secret"], bound_to=_bound(app))
+            except DecryptionError as exc:
+                raise ConfigurationError(
+                    f"{path}: the saved client secret of {app} does not decrypt with this "
+                    f"data dir's key"
+                ) from exc
             changes["client_secret"] = plain.decode()
         await runtime.app_configs.update(app, changes)
     path.unlink()
@@ -113,11 +140,19 @@ def tour(public_url: str, origins: dict[str, str], runtime: Runtime) -> str:
     where = ", ".join(
         f"{runtime.catalog[app].display_name} at {url}" for app, url in origins.items()
     )
-    return (
-        f"Sandbox mode: {where} (in memory, with demo data, reset on restart).\n"
+    lines = [
+        f"Sandbox mode: {where} (in memory, with demo data, reset on restart).",
         f"Stored as these apps' configuration in {runtime.settings.data_dir}, so every keygate "
-        f"command there uses the sandboxes; a plain 'keygate serve' restores your own.\n"
+        f"command there uses the sandboxes; a plain 'keygate serve' restores your own.",
         f"Create a connection (POST {public_url}/connections) and open its url: the sandbox's "
-        f"consent page stands in for the provider's.\n"
-        f"Klaviyo private key accepted by the sandbox: {DEFAULT_PRIVATE_KEY}"
-    )
+        f"consent page stands in for the provider's.",
+        f"Klaviyo private key accepted by the sandbox: {DEFAULT_PRIVATE_KEY}",
+    ]
+    # Environment overrides win over the store, so they would point an app away from its sandbox.
+    shadowed = sorted(app for app in origins if app in runtime.settings.apps)
+    if shadowed:
+        variables = ", ".join(
+            f"KEYGATE_APPS__{app.upper().replace('-', '_')}__*" for app in shadowed
+        )
+        lines.append(f"Warning: {variables} in the environment override the sandbox settings.")
+    return "\n".join(lines)
