@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from keygate.sandbox.config import DEFAULT_PRIVATE_KEY
-from keygate.sandbox.klaviyo_store import ACCOUNT_ID
+from keygate.sandbox.klaviyo.store import ACCOUNT_ID
 from tests.support.harness import Tenant
 from tests.support.sandboxes import SandboxedKeygate
 

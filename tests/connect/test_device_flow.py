@@ -37,7 +37,7 @@ from keygate.store.records import Status
 from keygate.store.schema import Credential
 from tests.support.databases import fresh_database
 from tests.support.harness import KeygateHarness
-from tests.support.sandboxes import CLIENT_ID, CLIENT_SECRET, Sandbox, start_sandbox
+from tests.support.sandboxes import CLIENT_ID, CLIENT_SECRET, Sandbox, sandbox_env, start_sandbox
 from tests.support.servers import ServerThread
 
 KEYGATE = str(Path(sys.executable).parent / "keygate")
@@ -61,18 +61,12 @@ def cc() -> Iterator[Sandbox]:
 @pytest.fixture
 def operator_env(tmp_path: Path, cc: Sandbox) -> dict[str, str]:
     """The KEYGATE_* environment of an operator whose Keygate uses the sandbox, initialised."""
-    prefix = "KEYGATE_APPS__CONSTANT_CONTACT__"
     env = {
         **os.environ,
         "KEYGATE_DATA_DIR": str(tmp_path / "data"),
         "KEYGATE_DATABASE_URL": fresh_database(tmp_path, "keygate_device"),
         "KEYGATE_ENCRYPTION_KEY": generate_key(),
-        f"{prefix}CLIENT_ID": CLIENT_ID,
-        f"{prefix}CLIENT_SECRET": CLIENT_SECRET,
-        f"{prefix}BASE_URL": cc.url,
-        f"{prefix}AUTHORIZE_URL": f"{cc.url}/oauth2/default/v1/authorize",
-        f"{prefix}TOKEN_URL": f"{cc.url}/oauth2/default/v1/token",
-        f"{prefix}DEVICE_AUTHORIZATION_URL": f"{cc.url}{DEVICE_PATH}",
+        **sandbox_env("constant-contact", cc),
     }
     done = subprocess.run(
         [KEYGATE, "init", "--json"], env=env, capture_output=True, text=True, timeout=60

@@ -8,17 +8,17 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from keygate.sandbox.cc_store import ConstantContactState
 from keygate.sandbox.clock import SandboxClock
 from keygate.sandbox.config import SandboxConfig
-from keygate.sandbox.constant_contact import create_constant_contact_app
-from keygate.sandbox.klaviyo import create_klaviyo_app
-from keygate.sandbox.klaviyo_store import KlaviyoState
+from keygate.sandbox.constant_contact.app import create_constant_contact_app
+from keygate.sandbox.constant_contact.store import ConstantContactState
+from keygate.sandbox.klaviyo.app import create_klaviyo_app
+from keygate.sandbox.klaviyo.store import KlaviyoState
 
 REDIRECT_URI = "http://app.test/oauth/callback"
 KLAVIYO_ORIGIN = "http://klaviyo.test"
 CC_ORIGIN = "http://cc.test"
-START = 1_780_000_000.5  # 2026-05-28, half a second into a rate-limit window
+START = 1_795_897_600.5  # 2026-11-28, half a second into a rate-limit window
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from keygate.sandbox.oauth_protocol import basic_auth_header, s256_challenge
+from keygate.sandbox.oauth.protocol import basic_auth_header, s256_challenge
 
 from .conftest import REDIRECT_URI
 

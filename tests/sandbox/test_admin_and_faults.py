@@ -13,8 +13,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from keygate.sandbox.config import SandboxConfig
-from keygate.sandbox.constant_contact import create_constant_contact_app
-from keygate.sandbox.klaviyo_store import KlaviyoState
+from keygate.sandbox.constant_contact.app import create_constant_contact_app
+from keygate.sandbox.klaviyo.store import KlaviyoState
 from keygate.sandbox.runner import serve_sandboxes_async
 
 from .oauth_helpers import CC_TOKEN, KLAVIYO_TOKEN, cc_tokens, klaviyo_tokens, token_call
@@ -163,8 +163,9 @@ async def test_down_fault_closes_the_connection(served_cc: tuple[str, Starlette]
 
 
 async def test_runner_serves_both() -> None:
-    klaviyo_port, cc_port = free_port(), free_port()
-    task = asyncio.create_task(serve_sandboxes_async("127.0.0.1", klaviyo_port, cc_port))
+    klaviyo_port = free_port()
+    cc_port = klaviyo_port + 1  # the registry's order: Klaviyo first, Constant Contact next
+    task = asyncio.create_task(serve_sandboxes_async("127.0.0.1", klaviyo_port))
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(200):

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keygate.sandbox.cc_store import ConstantContactState
+from keygate.sandbox.constant_contact.store import ConstantContactState
 
 from .specs import validate_cc
 

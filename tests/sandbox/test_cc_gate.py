@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from keygate.sandbox.cc_store import ConstantContactState
 from keygate.sandbox.clock import SandboxClock
+from keygate.sandbox.constant_contact.store import ConstantContactState
 
 UNAUTHORIZED = {"error_key": "unauthorized", "error_message": "Unauthorized"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from keygate.sandbox.cc_store import ConstantContactState
 from keygate.sandbox.clock import SandboxClock
+from keygate.sandbox.constant_contact.store import ConstantContactState
 
 from .oauth_helpers import CC_SCOPES, CC_TOKEN, token_call
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from keygate.sandbox.klaviyo_store import KlaviyoState
+from keygate.sandbox.klaviyo.store import KlaviyoState
 
 from .specs import validate_klaviyo
 

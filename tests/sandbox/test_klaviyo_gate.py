@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
 from keygate.sandbox.clock import SandboxClock
-from keygate.sandbox.klaviyo_store import KlaviyoState
+from keygate.sandbox.klaviyo.gate import PUBLISHED_REVISIONS
+from keygate.sandbox.klaviyo.store import KlaviyoState
 
 from .specs import validate_klaviyo
 
@@ -49,7 +52,7 @@ async def test_bad_credentials_401(
         ("2026-1-15", 400),
         ("yesterday", 400),
         ("2026-02-30", 400),
-        ("2026-07-16", 404),
+        ("2026-10-16", 404),
         ("2021-01-01", 404),
     ],
 )
@@ -63,10 +66,31 @@ async def test_revision_header(
         assert response.json()["errors"][0]["source"] == {"parameter": "revision"}
 
 
-@pytest.mark.parametrize("revision", ["2026-07-15", "2026-01-15", "2024-10-15.pre"])
+@pytest.mark.parametrize(
+    "revision", ["2026-10-15", "2026-07-15", "2026-01-15", "2024-10-15.pre", "2022-10-17"]
+)
 async def test_supported_revisions(klaviyo: httpx.AsyncClient, revision: str) -> None:
     response = await klaviyo.get("/api/profiles", headers=headers(revision=revision))
     assert response.status_code == 200
+
+
+async def test_every_published_revision_is_accepted(klaviyo: httpx.AsyncClient) -> None:
+    for day in PUBLISHED_REVISIONS:
+        response = await klaviyo.get("/api/profiles", headers=headers(revision=day.isoformat()))
+        assert response.status_code == 200, day
+
+
+async def test_a_revision_is_accepted_from_its_publication_date(
+    klaviyo: httpx.AsyncClient, clock: SandboxClock
+) -> None:
+    """Before 2026-10-15 Klaviyo had not published that revision: the sandbox follows its clock."""
+    clock.freeze(datetime(2026, 10, 14, 12, tzinfo=UTC).timestamp())
+    early = await klaviyo.get("/api/profiles", headers=headers(revision="2026-10-15"))
+    assert early.status_code == 404
+    assert (await klaviyo.get("/api/profiles", headers=headers(revision="2026-07-15"))).is_success
+    clock.advance(86400)
+    on_the_day = await klaviyo.get("/api/profiles", headers=headers(revision="2026-10-15"))
+    assert on_the_day.status_code == 200
 
 
 async def test_oauth_scope_is_enforced(klaviyo: httpx.AsyncClient) -> None:

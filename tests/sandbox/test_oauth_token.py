@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from keygate.sandbox.cc_store import ConstantContactState
 from keygate.sandbox.clock import SandboxClock
-from keygate.sandbox.klaviyo_store import KlaviyoState
+from keygate.sandbox.constant_contact.store import ConstantContactState
+from keygate.sandbox.klaviyo.store import KlaviyoState
 
 from .conftest import REDIRECT_URI
 from .oauth_helpers import (

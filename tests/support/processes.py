@@ -18,7 +18,7 @@ from keygate.crypto import generate_key
 from keygate.runtime import Runtime
 from keygate.settings import Settings
 from keygate.store.schema import utcnow
-from tests.support.sandboxes import CLIENT_ID, CLIENT_SECRET, Sandbox
+from tests.support.sandboxes import Sandbox, sandbox_env
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,6 @@ class Deployment:
 
     def env(self) -> dict[str, str]:
         """KEYGATE_* variables for a process of this deployment."""
-        prefix = "KEYGATE_APPS__" + self.app.upper().replace("-", "_") + "__"
-        token_path = "/oauth/token" if self.app == "klaviyo" else "/oauth2/default/v1/token"
         values = {
             "KEYGATE_DATA_DIR": str(self.data_dir),
             "KEYGATE_DATABASE_URL": self.database_url,
@@ -52,10 +50,7 @@ class Deployment:
             "KEYGATE_PORT": str(self.port),
             "KEYGATE_REFRESH_MARGIN_SECONDS": "1",
             "KEYGATE_LOG_LEVEL": "INFO",
-            prefix + "BASE_URL": self.sandbox.url,
-            prefix + "TOKEN_URL": self.sandbox.url + token_path,
-            prefix + "CLIENT_ID": CLIENT_ID,
-            prefix + "CLIENT_SECRET": CLIENT_SECRET,
+            **sandbox_env(self.app, self.sandbox),
         }
         return {**os.environ, **values}
 

@@ -8,15 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-from keygate.sandbox import SandboxConfig, create_constant_contact_app, create_klaviyo_app
+from keygate.catalog.loader import load_catalog
+from keygate.sandbox import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    SANDBOXES,
+    SandboxConfig,
+    sandbox_for,
+    sandbox_urls,
+)
 from keygate.sandbox.clock import SandboxClock
 from keygate.settings import AppOverride
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread, free_port
-
-CLIENT_ID = "sandbox-client"
-CLIENT_SECRET = "sandbox-secret"
 
 
 @dataclass
@@ -55,38 +61,38 @@ class Sandbox:
 def start_sandbox(
     provider: str, redirect_uri: str, clock: SandboxClock | None = None, **config: Any
 ) -> Sandbox:
-    """Serve a fresh sandbox that accepts Keygate's callback URL."""
+    """Serve a fresh sandbox for the app `provider` that accepts Keygate's callback URL."""
     settings = SandboxConfig(redirect_uris=[redirect_uri], rate_limit=False, **config)
-    create = create_klaviyo_app if provider == "klaviyo" else create_constant_contact_app
-    app = create(settings, clock)
+    app = sandbox_for(provider).create(settings, clock)
     return Sandbox(app, ServerThread(app, lifespan="off").start())
 
 
-def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
-    """Point the seed apps' API and OAuth URLs at the sandboxes, with the registered client."""
-    return {
-        "klaviyo": AppOverride(
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            base_url=klaviyo.url,
-            authorize_url=f"{klaviyo.url}/oauth/authorize",
-            token_url=f"{klaviyo.url}/oauth/token",
-            revoke_url=f"{klaviyo.url}/oauth/revoke",
-        ),
-        "constant-contact": AppOverride(
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            base_url=cc.url,
-            authorize_url=f"{cc.url}/oauth2/default/v1/authorize",
-            token_url=f"{cc.url}/oauth2/default/v1/token",
-        ),
-    }
+def sandbox_app_urls(app: str, sandbox: Sandbox) -> dict[str, str]:
+    """The app's catalog URLs (API base and OAuth endpoints) moved to the sandbox's origin."""
+    return sandbox_urls(load_catalog()[app], sandbox.url)
+
+
+def sandbox_override(app: str, sandbox: Sandbox) -> AppOverride:
+    """Point one app's API and OAuth URLs at its sandbox, with the registered client."""
+    return AppOverride(
+        client_id=CLIENT_ID,
+        client_secret=SecretStr(CLIENT_SECRET),
+        **sandbox_app_urls(app, sandbox),
+    )
+
+
+def sandbox_env(app: str, sandbox: Sandbox) -> dict[str, str]:
+    """The same as `KEYGATE_APPS__<APP>__<FIELD>` variables, for a Keygate subprocess."""
+    prefix = "KEYGATE_APPS__" + app.upper().replace("-", "_") + "__"
+    fields = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    fields.update(sandbox_app_urls(app, sandbox))
+    return {prefix + name.upper(): value for name, value in fields.items()}
 
 
 class SandboxedKeygate:
-    """Keygate plus both sandboxes; Keygate's callback is registered with each.
+    """Keygate plus every registered sandbox; Keygate's callback is registered with each.
 
-    All three share one clock: wall time, until a test stops it and moves it (`freeze_time`,
+    All of them share one clock: wall time, until a test stops it and moves it (`freeze_time`,
     `advance`), so token lifetimes pass at Keygate and at the provider alike, without waiting.
     """
 
@@ -94,16 +100,27 @@ class SandboxedKeygate:
         port = free_port()
         callback = f"http://127.0.0.1:{port}/oauth/callback"
         self.clock = SandboxClock()
-        self.klaviyo = start_sandbox("klaviyo", callback, self.clock)
-        self.cc = start_sandbox("constant-contact", callback, self.clock)
+        self.sandboxes = {
+            spec.app: start_sandbox(spec.app, callback, self.clock) for spec in SANDBOXES
+        }
         self.keygate = KeygateHarness(
             data_dir,
             database_url,
             port=port,
             clock=self.clock.now,
-            apps=sandbox_overrides(self.klaviyo, self.cc),
+            apps={app: sandbox_override(app, made) for app, made in self.sandboxes.items()},
             **settings,
         )
+
+    @property
+    def klaviyo(self) -> Sandbox:
+        """The Klaviyo sandbox."""
+        return self.sandboxes["klaviyo"]
+
+    @property
+    def cc(self) -> Sandbox:
+        """The Constant Contact sandbox."""
+        return self.sandboxes["constant-contact"]
 
     def freeze_time(self) -> None:
         """Stop the shared clock: from now on only `advance` moves it."""
@@ -120,7 +137,7 @@ class SandboxedKeygate:
 
     def sandbox(self, app: str) -> Sandbox:
         """The sandbox standing in for an app."""
-        return self.klaviyo if app == "klaviyo" else self.cc
+        return self.sandboxes[app]
 
     def tenant(self) -> Tenant:
         """A fresh workspace and key."""
@@ -148,5 +165,5 @@ class SandboxedKeygate:
     def stop(self) -> None:
         """Stop Keygate and the sandboxes."""
         self.keygate.stop()
-        self.klaviyo.server.stop()
-        self.cc.server.stop()
+        for made in self.sandboxes.values():
+            made.server.stop()

@@ -102,29 +102,32 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
-    if sandbox:
-        from keygate.cli import sandbox_mode
+    from keygate.cli import sandbox_mode
 
-        os.environ.update(
-            sandbox_mode.sandbox_environment("127.0.0.1", sandbox_port, sandbox_port + 1)
-        )
     settings = load_settings()
 
-    async def _migrate() -> None:
+    async def _migrate() -> str | None:
         runtime = await Runtime.open(settings)
-        await runtime.close()
+        try:
+            # Sandbox mode lives in the store, so CLI commands in other shells agree with us.
+            if sandbox:
+                origins = await sandbox_mode.enter_sandbox_mode(runtime, "127.0.0.1", sandbox_port)
+                return sandbox_mode.tour(settings.public_url, origins, runtime)
+            restored = await sandbox_mode.leave_sandbox_mode(runtime)
+            if restored:
+                return f"Left sandbox mode: restored your settings of {', '.join(restored)}."
+            return None
+        finally:
+            await runtime.close()
 
     try:
-        asyncio.run(_migrate())
+        said = asyncio.run(_migrate())
     except ConfigurationError as exc:
         fail(str(exc))
     if sandbox:
-        sandbox_mode.start_sandboxes(
-            "127.0.0.1", sandbox_port, sandbox_port + 1, settings.public_url
-        )
-        typer.echo(
-            sandbox_mode.tour(settings.public_url, "127.0.0.1", sandbox_port, sandbox_port + 1)
-        )
+        sandbox_mode.start_sandboxes("127.0.0.1", sandbox_port, settings.public_url)
+    if said:
+        typer.echo(said)
     # Workers read the same environment; the schema is current, so they skip migrating.
     os.environ["KEYGATE_MIGRATE_ON_START"] = "false"
     server = Granian(
@@ -147,14 +150,18 @@ def sandbox(
     port: Annotated[
         int, typer.Option(help="Klaviyo sandbox port; Constant Contact is port+1.")
     ] = 9010,
+    empty: Annotated[
+        bool, typer.Option("--empty", help="Start without the demo data (profiles, contacts…).")
+    ] = False,
 ) -> None:
     """Run the Klaviyo and Constant Contact stand-ins on loopback."""
+    from keygate.sandbox.config import SandboxConfig
+    from keygate.sandbox.registry import sandbox_ports
     from keygate.sandbox.runner import serve_sandboxes
 
-    typer.echo(
-        f"Klaviyo sandbox on http://{host}:{port}, Constant Contact on http://{host}:{port + 1}"
-    )
-    serve_sandboxes(host, port, port + 1)
+    where = ", ".join(f"{app} on http://{host}:{p}" for app, p in sandbox_ports(port).items())
+    typer.echo(f"Sandboxes: {where}" + ("" if empty else " (with demo data)"))
+    serve_sandboxes(host, port, lambda _app, _port: SandboxConfig(seed_data=not empty))
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from keygate.sandbox.faults import TokenEndpointMode
-from keygate.sandbox.oauth_protocol import split_scopes
+from keygate.sandbox.oauth.protocol import split_scopes
 from keygate.sandbox.request_context import sandbox_state
 
 

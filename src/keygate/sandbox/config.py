@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 DEFAULT_PRIVATE_KEY = "pk_sandbox_0123456789abcdef"
 """The Klaviyo private API key every fresh Klaviyo sandbox accepts."""
 
+CLIENT_ID = "sandbox-client"
+"""The OAuth client every sandbox has registered."""
+
+CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - a well-known test credential
+"""That client's secret."""
+
 
 def _default_redirect_uris() -> list[str]:
     # Keygate's default public URL plus its callback, so `keygate sandbox` works out of the box.
@@ -24,10 +30,12 @@ class SandboxConfig:
     device-flow verification URI); an empty string means "the origin of each request".
     `rotating_refresh_tokens=None` picks the provider default: Constant Contact rotates
     (single-use refresh tokens), Klaviyo returns the same refresh token (rotation unverified).
+    `seed_data` starts the sandbox with its small demo data set instead of empty (`keygate
+    sandbox`, `keygate serve --sandbox`); `/_sandbox/reset` empties it either way.
     """
 
-    client_id: str = "sandbox-client"
-    client_secret: str = "sandbox-secret"  # noqa: S105 - a well-known test credential
+    client_id: str = CLIENT_ID
+    client_secret: str = CLIENT_SECRET
     client_name: str = "Keygate"
     redirect_uris: list[str] = field(default_factory=_default_redirect_uris)
     auto_approve: bool = False
@@ -41,6 +49,7 @@ class SandboxConfig:
     public_base_url: str = ""
     private_keys: list[str] = field(default_factory=lambda: [DEFAULT_PRIVATE_KEY])
     token_delay: float = 2.0
+    seed_data: bool = False
 
     def copy(self) -> SandboxConfig:
         """Return an independent copy (lists are not shared), so two sandboxes never alias."""

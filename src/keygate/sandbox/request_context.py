@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from keygate.sandbox.oauth_protocol import OAuthError
+from keygate.sandbox.oauth.protocol import OAuthError
 from keygate.sandbox.state import SandboxState
 
 FORM_TYPE = "application/x-www-form-urlencoded"

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from keygate.sandbox.clock import SandboxClock
 from keygate.sandbox.config import SandboxConfig
-from keygate.sandbox.device_grants import DeviceStore
 from keygate.sandbox.faults import FaultSwitches
-from keygate.sandbox.grants import AccessTokenFactory, Grant, GrantStore, TokenSet
+from keygate.sandbox.oauth.device_grants import DeviceStore
+from keygate.sandbox.oauth.grants import AccessTokenFactory, Grant, GrantStore, TokenSet
 from keygate.sandbox.ratelimit import FixedWindowLimiter
 
 

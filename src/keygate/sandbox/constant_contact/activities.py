@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keygate.sandbox.cc_store import new_id
+from keygate.sandbox.constant_contact.store import new_id
 
 
 def finished_activity(now: str, *, with_status: bool) -> dict[str, Any]:

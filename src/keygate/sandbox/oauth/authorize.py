@@ -7,8 +7,8 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from keygate.sandbox.oauth_protocol import OAuthError, add_query, split_scopes
-from keygate.sandbox.pages import consent_page, error_page
+from keygate.sandbox.oauth.pages import consent_page, error_page
+from keygate.sandbox.oauth.protocol import OAuthError, add_query, split_scopes
 from keygate.sandbox.request_context import sandbox_state
 from keygate.sandbox.state import ConsentRequest, SandboxState
 

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from keygate.sandbox.faults import DROP_MARKER, TokenEndpointMode
-from keygate.sandbox.grants import TokenSet
-from keygate.sandbox.oauth_protocol import OAuthError, check_client, verify_pkce
+from keygate.sandbox.oauth.grants import TokenSet
+from keygate.sandbox.oauth.protocol import OAuthError, check_client, verify_pkce
 from keygate.sandbox.request_context import read_oauth_form, sandbox_state
 from keygate.sandbox.state import SandboxState
 

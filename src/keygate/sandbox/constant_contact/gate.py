@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keygate.sandbox.cc_store import ConstantContactState
+from keygate.sandbox.constant_contact.store import ConstantContactState
 from keygate.sandbox.ratelimit import Window
 
 Handler = Callable[[Request, ConstantContactState], Awaitable[Response]]

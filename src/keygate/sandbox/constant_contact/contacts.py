@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keygate.sandbox.cc_contact_input import (
+from keygate.sandbox.constant_contact.contact_input import (
     build_contact,
     check_email,
     custom_field_values,
@@ -16,7 +16,7 @@ from keygate.sandbox.cc_contact_input import (
     plain_fields,
     street_address,
 )
-from keygate.sandbox.cc_gate import (
+from keygate.sandbox.constant_contact.gate import (
     CCError,
     cc_endpoint,
     paginate,
@@ -24,7 +24,7 @@ from keygate.sandbox.cc_gate import (
     query_params,
     read_body,
 )
-from keygate.sandbox.cc_store import ConstantContactState, Contact, new_id
+from keygate.sandbox.constant_contact.store import ConstantContactState, Contact, new_id
 
 INCLUDES = (
     "custom_fields",

@@ -1,8 +1,9 @@
 """What every Klaviyo API call passes first: credentials, `revision`, scopes, rate limits.
 
 Order: authentication (401), revision (400 missing/malformed, 404 outside the supported range),
-scope (403), rate limit (429 with `Retry-After`). Answers that get past the rate limiter carry
-`RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+scope (403), rate limit (429 with `Retry-After`). The supported range runs from Klaviyo's first
+stable revision to the newest revision published by the sandbox's current date. Answers that
+get past the rate limiter carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 """
 
 from __future__ import annotations
@@ -17,15 +18,48 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keygate.sandbox.klaviyo_jsonapi import KlaviyoError, error_response, invalid
-from keygate.sandbox.klaviyo_store import ACCOUNT_ID, KlaviyoState
+from keygate.sandbox.klaviyo.jsonapi import KlaviyoError, error_response, invalid
+from keygate.sandbox.klaviyo.store import ACCOUNT_ID, KlaviyoState
 from keygate.sandbox.ratelimit import Window
 
-NEWEST_REVISION = date(2026, 7, 15)
-"""The vendor spec's `revision` default: later dates are answered 404."""
+PUBLISHED_REVISIONS = tuple(
+    date.fromisoformat(day)
+    for day in (
+        "2022-10-17",
+        "2023-01-24",
+        "2023-02-22",
+        "2023-06-15",
+        "2023-07-15",
+        "2023-08-15",
+        "2023-09-15",
+        "2023-10-15",
+        "2023-12-15",
+        "2024-02-15",
+        "2024-05-15",
+        "2024-06-15",
+        "2024-07-15",
+        "2024-10-15",
+        "2025-01-15",
+        "2025-04-15",
+        "2025-07-15",
+        "2025-10-15",
+        "2026-01-15",
+        "2026-04-15",
+        "2026-07-15",
+        "2026-10-15",
+    )
+)
+"""Klaviyo's GA revisions, oldest first, as its changelog lists them (2026-10-15 is the newest
+as of 2026-12-01; add each new one here when Klaviyo publishes it)."""
 
-OLDEST_REVISION = date(2022, 10, 17)
-"""Klaviyo's first stable revision: earlier dates are answered 404 too."""
+OLDEST_REVISION = PUBLISHED_REVISIONS[0]
+"""Klaviyo's first stable revision: earlier dates are answered 404."""
+
+
+def newest_revision(today: date) -> date:
+    """The newest revision published on or before `today`: later dates are answered 404."""
+    return max(day for day in PUBLISHED_REVISIONS if day <= today)
+
 
 _REVISION = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(\.pre)?$")
 
@@ -70,7 +104,7 @@ def _authenticate(request: Request, sandbox: KlaviyoState) -> tuple[str, frozens
     raise _unauthenticated("Missing or invalid authorization scheme. Please use Klaviyo-API-Key.")
 
 
-def _check_revision(request: Request) -> None:
+def _check_revision(request: Request, sandbox: KlaviyoState) -> None:
     raw = request.headers.get("revision")
     if raw is None:
         raise invalid("The revision header is required.", parameter="revision")
@@ -82,7 +116,7 @@ def _check_revision(request: Request) -> None:
     except ValueError as exc:
         detail = f"Invalid revision '{raw}'. Use the YYYY-MM-DD format."
         raise invalid(detail, parameter="revision") from exc
-    if not OLDEST_REVISION <= requested <= NEWEST_REVISION:
+    if not OLDEST_REVISION <= requested <= newest_revision(sandbox.clock.utcnow().date()):
         detail = f"Revision {raw} is not valid for {request.method} {request.url.path}."
         raise KlaviyoError(404, "not_found", "Not found.", detail)
 
@@ -126,7 +160,7 @@ def klaviyo_endpoint(
             rate_headers: dict[str, str] = {}
             try:
                 principal, scopes = _authenticate(request, sandbox)
-                _check_revision(request)
+                _check_revision(request, sandbox)
                 if scopes is not None and scope not in scopes:
                     raise KlaviyoError(
                         403,

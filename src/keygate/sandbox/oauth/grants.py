@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keygate.sandbox.clock import SandboxClock
-from keygate.sandbox.oauth_protocol import OAuthError
+from keygate.sandbox.oauth.protocol import OAuthError
 
 
 @dataclass

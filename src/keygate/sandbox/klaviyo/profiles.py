@@ -9,14 +9,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keygate.sandbox.klaviyo_filters import FilterField, parse_filter
-from keygate.sandbox.klaviyo_gate import (
+from keygate.sandbox.klaviyo.filters import FilterField, parse_filter
+from keygate.sandbox.klaviyo.gate import (
     BURST_STEADY_L,
     expect_type,
     klaviyo_endpoint,
     read_document,
 )
-from keygate.sandbox.klaviyo_jsonapi import (
+from keygate.sandbox.klaviyo.jsonapi import (
     KlaviyoError,
     decode_cursor,
     invalid,
@@ -26,7 +26,7 @@ from keygate.sandbox.klaviyo_jsonapi import (
     page_size,
     resource_url,
 )
-from keygate.sandbox.klaviyo_store import KlaviyoState, Profile, new_profile_id
+from keygate.sandbox.klaviyo.store import KlaviyoState, Profile, new_profile_id
 from keygate.sandbox.request_context import public_origin
 
 IDENTIFIERS = ("email", "phone_number", "external_id")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from keygate.sandbox.klaviyo_jsonapi import KlaviyoError, invalid
+from keygate.sandbox.klaviyo.jsonapi import KlaviyoError, invalid
 
 Value = str | float | bool | None | list["Value"]
 Predicate = Callable[[Mapping[str, object]], bool]

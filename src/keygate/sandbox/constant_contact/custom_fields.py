@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keygate.sandbox.cc_gate import (
+from keygate.sandbox.constant_contact.gate import (
     CCError,
     cc_endpoint,
     paginate,
@@ -16,7 +16,7 @@ from keygate.sandbox.cc_gate import (
     query_params,
     read_body,
 )
-from keygate.sandbox.cc_store import ConstantContactState, CustomField, new_id
+from keygate.sandbox.constant_contact.store import ConstantContactState, CustomField, new_id
 
 FIELD_TYPES = ("string", "date")
 """The custom field types the sandbox accepts (per PROVIDERS.md)."""

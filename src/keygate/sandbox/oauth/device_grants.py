@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from keygate.sandbox.clock import SandboxClock
-from keygate.sandbox.oauth_protocol import OAuthError
+from keygate.sandbox.oauth.protocol import OAuthError
 
 # RFC 8628 §6.1: a short code without vowels or look-alikes is easy to type and never a word.
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"

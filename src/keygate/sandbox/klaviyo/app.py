@@ -13,9 +13,9 @@ from keygate.sandbox.admin import AdminInputError, admin_error_response, admin_r
 from keygate.sandbox.clock import SandboxClock
 from keygate.sandbox.config import SandboxConfig
 from keygate.sandbox.faults import SandboxStarlette
-from keygate.sandbox.klaviyo_gate import BURST_STEADY_XS, Endpoint, klaviyo_endpoint
-from keygate.sandbox.klaviyo_jsonapi import jsonapi_response, resource_url
-from keygate.sandbox.klaviyo_lists import (
+from keygate.sandbox.klaviyo.gate import BURST_STEADY_XS, Endpoint, klaviyo_endpoint
+from keygate.sandbox.klaviyo.jsonapi import jsonapi_response, resource_url
+from keygate.sandbox.klaviyo.lists import (
     add_members,
     create_list,
     delete_list,
@@ -25,14 +25,15 @@ from keygate.sandbox.klaviyo_lists import (
     remove_members,
     update_list,
 )
-from keygate.sandbox.klaviyo_profiles import (
+from keygate.sandbox.klaviyo.profiles import (
     create_profile,
     get_profile,
     list_profiles,
     update_profile,
 )
-from keygate.sandbox.klaviyo_store import ACCOUNT_ID, KLAVIYO_OAUTH, KlaviyoState
-from keygate.sandbox.oauth_routes import oauth_routes
+from keygate.sandbox.klaviyo.seed import seed_demo_data
+from keygate.sandbox.klaviyo.store import ACCOUNT_ID, KLAVIYO_OAUTH, KlaviyoState
+from keygate.sandbox.oauth.routes import oauth_routes
 from keygate.sandbox.request_context import public_origin
 
 
@@ -115,5 +116,8 @@ def create_klaviyo_app(config: SandboxConfig, clock: SandboxClock | None = None)
         routes=klaviyo_routes(),
         exception_handlers={AdminInputError: admin_error_response},
     )
-    app.state.sandbox = KlaviyoState(config, clock)
+    state = KlaviyoState(config, clock)
+    if config.seed_data:
+        seed_demo_data(state)
+    app.state.sandbox = state
     return app

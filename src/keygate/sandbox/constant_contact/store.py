@@ -14,7 +14,7 @@ from typing import Any
 
 from keygate.sandbox.clock import SandboxClock
 from keygate.sandbox.config import SandboxConfig
-from keygate.sandbox.grants import Grant
+from keygate.sandbox.oauth.grants import Grant
 from keygate.sandbox.state import OAuthProfile, SandboxState
 
 # Signs the sandbox's JWT-shaped tokens; nothing verifies the signature, it only looks real.

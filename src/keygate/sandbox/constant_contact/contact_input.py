@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from keygate.sandbox.cc_gate import CCError
-from keygate.sandbox.cc_store import ConstantContactState, Contact, new_id
+from keygate.sandbox.constant_contact.gate import CCError
+from keygate.sandbox.constant_contact.store import ConstantContactState, Contact, new_id
 
 PERMISSIONS = (
     "implicit",

@@ -7,8 +7,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keygate.sandbox.cc_gate import CCError, cc_endpoint
-from keygate.sandbox.cc_store import ConstantContactState
+from keygate.sandbox.constant_contact.gate import CCError, cc_endpoint
+from keygate.sandbox.constant_contact.store import ConstantContactState
 
 _EXTRA_FIELDS = ("physical_address", "company_logo")
 _PRIVILEGES = (

@@ -7,8 +7,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keygate.sandbox.cc_activities import finished_activity
-from keygate.sandbox.cc_gate import (
+from keygate.sandbox.constant_contact.activities import finished_activity
+from keygate.sandbox.constant_contact.gate import (
     CCError,
     cc_endpoint,
     paginate,
@@ -17,7 +17,7 @@ from keygate.sandbox.cc_gate import (
     query_params,
     read_body,
 )
-from keygate.sandbox.cc_store import ConstantContactState, Tag, new_id
+from keygate.sandbox.constant_contact.store import ConstantContactState, Tag, new_id
 
 
 def tag_json(sandbox: ConstantContactState, tag: Tag, with_count: bool) -> dict[str, Any]:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from keygate.sandbox import device_flow, oauth_authorize, oauth_token
+from keygate.sandbox.oauth import authorize, device_flow, token
 from keygate.sandbox.state import OAuthProfile
 
 
 def oauth_routes(profile: OAuthProfile) -> list[Route]:
     """Return the authorize, token and (where the provider has them) revoke/device routes."""
     routes = [
-        Route(profile.authorize_path, oauth_authorize.authorize, methods=["GET"]),
-        Route(profile.authorize_path, oauth_authorize.decide, methods=["POST"]),
-        Route(profile.token_path, oauth_token.token, methods=["POST"]),
+        Route(profile.authorize_path, authorize.authorize, methods=["GET"]),
+        Route(profile.authorize_path, authorize.decide, methods=["POST"]),
+        Route(profile.token_path, token.token, methods=["POST"]),
     ]
     if profile.revoke_path:
-        routes.append(Route(profile.revoke_path, oauth_token.revoke, methods=["POST"]))
+        routes.append(Route(profile.revoke_path, token.revoke, methods=["POST"]))
     if profile.device_authorize_path and profile.device_verify_path:
         routes += [
             Route(profile.device_authorize_path, device_flow.device_authorize, methods=["POST"]),

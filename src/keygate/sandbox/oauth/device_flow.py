@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keygate.sandbox.device_grants import DeviceStatus
-from keygate.sandbox.oauth_protocol import OAuthError, parse_basic_auth, split_scopes
-from keygate.sandbox.oauth_token import injected_fault, oauth_error_response
-from keygate.sandbox.pages import device_page, error_page, message_page
+from keygate.sandbox.oauth.device_grants import DeviceStatus
+from keygate.sandbox.oauth.pages import device_page, error_page, message_page
+from keygate.sandbox.oauth.protocol import OAuthError, parse_basic_auth, split_scopes
+from keygate.sandbox.oauth.token import injected_fault, oauth_error_response
 from keygate.sandbox.request_context import public_origin, read_oauth_form, sandbox_state
 from keygate.sandbox.state import SandboxState
 

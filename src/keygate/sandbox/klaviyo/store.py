@@ -9,7 +9,7 @@ from typing import Any
 
 from keygate.sandbox.clock import SandboxClock
 from keygate.sandbox.config import SandboxConfig
-from keygate.sandbox.grants import opaque_token
+from keygate.sandbox.oauth.grants import opaque_token
 from keygate.sandbox.state import OAuthProfile, SandboxState
 
 ACCOUNT_ID = "SbXkv1"

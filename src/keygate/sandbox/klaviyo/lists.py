@@ -7,15 +7,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keygate.sandbox.klaviyo_filters import FilterField, parse_filter
-from keygate.sandbox.klaviyo_gate import (
+from keygate.sandbox.klaviyo.filters import FilterField, parse_filter
+from keygate.sandbox.klaviyo.gate import (
     BURST_STEADY_L,
     BURST_STEADY_M,
     expect_type,
     klaviyo_endpoint,
     read_document,
 )
-from keygate.sandbox.klaviyo_jsonapi import (
+from keygate.sandbox.klaviyo.jsonapi import (
     decode_cursor,
     invalid,
     jsonapi_response,
@@ -24,8 +24,8 @@ from keygate.sandbox.klaviyo_jsonapi import (
     page_size,
     resource_url,
 )
-from keygate.sandbox.klaviyo_profiles import profiles_page
-from keygate.sandbox.klaviyo_store import KlaviyoState, ProfileList, new_list_id
+from keygate.sandbox.klaviyo.profiles import profiles_page
+from keygate.sandbox.klaviyo.store import KlaviyoState, ProfileList, new_list_id
 from keygate.sandbox.request_context import public_origin
 
 _OPT_IN = ("double_opt_in", "single_opt_in")
