@@ -209,3 +209,17 @@ class InvalidCursor(KeygateError):
     code = "invalid_cursor"
     status = 400
     default_message = "The cursor is not valid; use next_cursor from a previous listing."
+
+
+class StoreUnavailable(KeygateError):
+    """The database is unreachable and the answer needs it (raised at the store boundary)."""
+
+    code = "store_unavailable"
+    status = 503
+    default_message = (
+        "Keygate's database is unreachable; retry after the number of seconds in Retry-After."
+    )
+    retry_after_seconds: ClassVar[int] = 5
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})
