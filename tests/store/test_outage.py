@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from tests.support.harness import KeygateHarness, upstream_overrides
+from keygate.settings import AppOverride
+from tests.support.harness import KeygateHarness
 from tests.support.postgres import ThrowawayPostgres, postgres_bin
-from tests.support.servers import ServerThread
+from tests.support.servers import ServerThread, free_port
 from tests.support.upstream import RecordingUpstream
 
 CATALOG = Path(__file__).parent.parent / "support" / "catalog"
@@ -64,9 +67,17 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     recording = upstream[0]
-    keygate = KeygateHarness(
-        tmp_path, postgres.url, apps=upstream_overrides(upstream[1].url), catalog_dir=CATALOG
-    )
+    apps = {
+        "klaviyo": AppOverride(base_url=upstream[1].url),
+        # A token endpoint that refuses connections: a due refresh fails, the token is still good.
+        "constant-contact": AppOverride(
+            base_url=upstream[1].url,
+            token_url=f"http://127.0.0.1:{free_port()}/token",
+            client_id="client",
+            client_secret=SecretStr("client-secret"),
+        ),
+    }
+    keygate = KeygateHarness(tmp_path, postgres.url, apps=apps, catalog_dir=CATALOG)
     records = _Records()
     loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
     keygate_logger = logging.getLogger("keygate")
@@ -76,7 +87,15 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
         unseen = keygate.tenant()
         keygate.import_connection(known, "klaviyo", {"access_token": "known-token"})
         keygate.import_connection(unseen, "klaviyo", {"access_token": "unseen-token"})
+        # Expires in 2 minutes, inside the 5-minute refresh margin: every request tries a refresh.
+        keygate.import_connection(
+            known,
+            "constant-contact",
+            {"access_token": "cc-token", "refresh_token": "r"},
+            expires_in=120,
+        )
         assert known.http.get("/klaviyo/api/profiles").status_code == 200
+        assert known.http.get("/constant-contact/v3/contacts").status_code == 200
         # A control-plane write just before the outage: it clears every cache of this process.
         created = known.http.post("/connections", json={"app": "klaviyo"})
         assert created.status_code == 201
@@ -93,13 +112,20 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
             served = 0
             deadline = time.monotonic() + OUTAGE_SECONDS
             while time.monotonic() < deadline or served < 5:
-                response = known.http.get("/klaviyo/api/profiles")
-                assert response.status_code == 200, response.text
-                served += 1
+                for path in ("/klaviyo/api/profiles", "/constant-contact/v3/contacts"):
+                    response = known.http.get(path)
+                    assert response.status_code == 200, response.text
+                    served += 1
             assert len(recording.seen) == served
             assert {seen.header("authorization") for seen in recording.seen} == {
-                "Bearer known-token"
+                "Bearer known-token",
+                "Bearer cc-token",
             }
+            # Concurrent requests on a token due for refresh share one refresh attempt; it cannot
+            # reach the store, and none of them waits on it for good.
+            assert (
+                _concurrently(keygate.url, known.key, "/constant-contact/v3/contacts") == [200] * 16
+            )
             # What the cache never held cannot be answered.
             _assert_store_unavailable(unseen.http.get("/klaviyo/api/profiles"))
             # The control plane needs the store for every answer.
@@ -140,6 +166,16 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
     assert "reachable again" in logged[1][1]
     assert not [r for r in records.records if r.exc_info or r.levelno >= logging.ERROR]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def _concurrently(url: str, key: str, path: str, count: int = 16) -> list[int]:
+    def one(_: int) -> int:
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            return client.get(path).status_code
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
 
 
 def _metric(text: str, name: str) -> float:
