@@ -82,9 +82,9 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
     loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
     keygate_logger = logging.getLogger("keygate")
     level = keygate_logger.level
+    known = keygate.tenant()
+    unseen = keygate.tenant()
     try:
-        known = keygate.tenant()
-        unseen = keygate.tenant()
         keygate.import_connection(known, "klaviyo", {"access_token": "known-token"})
         keygate.import_connection(unseen, "klaviyo", {"access_token": "unseen-token"})
         # Expires in 2 minutes, inside the 5-minute refresh margin: every request tries a refresh.
@@ -128,7 +128,7 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
             )
             # What the cache never held cannot be answered.
             _assert_store_unavailable(unseen.http.get("/klaviyo/api/profiles"))
-            # The control plane needs the store for every answer.
+            # Connection calls of the control plane need the store.
             _assert_store_unavailable(known.http.get("/connections"))
             _assert_store_unavailable(known.http.post("/connections", json={"app": "klaviyo"}))
             ready = anonymous.get("/readyz")
@@ -160,6 +160,8 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
         for logger in loggers:
             logger.removeHandler(records)
         keygate_logger.setLevel(level)
+        known.close()
+        unseen.close()
         keygate.stop()
     logged = [(r.levelname, r.getMessage()) for r in records.keygate()]
     assert [levelname for levelname, _ in logged] == ["WARNING", "INFO"], logged
