@@ -84,6 +84,7 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
     level = keygate_logger.level
     known = keygate.tenant()
     unseen = keygate.tenant()
+    deleting = keygate.tenant()
     try:
         keygate.import_connection(known, "klaviyo", {"access_token": "known-token"})
         keygate.import_connection(unseen, "klaviyo", {"access_token": "unseen-token"})
@@ -94,9 +95,12 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
             {"access_token": "cc-token", "refresh_token": "r"},
             expires_in=120,
         )
+        doomed = keygate.import_connection(deleting, "klaviyo", {"access_token": "deleted-token"})
         assert known.http.get("/klaviyo/api/profiles").status_code == 200
         assert known.http.get("/constant-contact/v3/contacts").status_code == 200
-        # A control-plane write just before the outage: it clears every cache of this process.
+        assert deleting.http.get("/klaviyo/api/profiles").status_code == 200
+        # Control-plane writes just before the outage: each clears every cache of this process.
+        assert deleting.http.delete(f"/connections/{doomed.id}").status_code == 200
         created = known.http.post("/connections", json={"app": "klaviyo"})
         assert created.status_code == 201
         with httpx.Client(base_url=keygate.url, timeout=30) as anonymous:
@@ -126,8 +130,9 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
             assert (
                 _concurrently(keygate.url, known.key, "/constant-contact/v3/contacts") == [200] * 16
             )
-            # What the cache never held cannot be answered.
+            # What the cache never held cannot be answered, nor what this process deleted.
             _assert_store_unavailable(unseen.http.get("/klaviyo/api/profiles"))
+            _assert_store_unavailable(deleting.http.get("/klaviyo/api/profiles"))
             # Connection calls of the control plane need the store.
             _assert_store_unavailable(known.http.get("/connections"))
             _assert_store_unavailable(known.http.post("/connections", json={"app": "klaviyo"}))
@@ -152,6 +157,7 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
             assert unseen.http.get("/klaviyo/api/profiles").status_code == 200
             assert recording.seen[-1].header("authorization") == "Bearer unseen-token"
             assert known.http.get("/klaviyo/api/profiles").status_code == 200
+            assert deleting.http.get("/klaviyo/api/profiles").status_code == 400  # none left
             assert anonymous.get("/readyz").status_code == 200
             metrics = anonymous.get("/metrics").text
             assert _metric(metrics, "keygate_store_up") == 1
@@ -160,8 +166,8 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
         for logger in loggers:
             logger.removeHandler(records)
         keygate_logger.setLevel(level)
-        known.close()
-        unseen.close()
+        for tenant in (known, unseen, deleting):
+            tenant.close()
         keygate.stop()
     logged = [(r.levelname, r.getMessage()) for r in records.keygate()]
     assert [levelname for levelname, _ in logged] == ["WARNING", "INFO"], logged

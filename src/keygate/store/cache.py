@@ -54,7 +54,8 @@ class BoundedMap(Generic[K, V]):
         return self._last_good.get(key, _MISSING)
 
     def forget(self, key: K) -> None:
-        """Drop the last good value of a key (a reload found it gone)."""
+        """Drop a key, its last good value included (it is known to be gone)."""
+        self._data.pop(key, None)
         self._last_good.pop(key, None)
 
     def clear(self) -> None:
@@ -108,6 +109,12 @@ class StateCache:
         self.credentials.clear()
         for listener in self._listeners:
             listener()
+
+    def forget_connection(self, connection_id: str) -> None:
+        """Drop a connection this process deleted, last good included: an outage right after
+        the delete must not bring its credential back."""
+        self.connections.forget(connection_id)
+        self.credentials.forget(connection_id)
 
     async def load(
         self,
