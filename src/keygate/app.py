@@ -38,6 +38,7 @@ from keygate.oauth.lifecycle import RefreshStep
 from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
 from keygate.settings import Settings
+from keygate.store.outage import is_unreachable
 from keygate.store.reads import CachedReads
 
 log = logging.getLogger("keygate")
@@ -98,7 +99,11 @@ def build_control_app() -> FastAPI:
         return _error_response(KeygateError(str(exc.detail)))
 
     @api.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is not None and is_unreachable(exc):
+            # A database outage the store did not translate: expected, logged by its account.
+            return _error_response(runtime.db.outage.failed(exc))
         log.exception("control-plane request failed", exc_info=exc)
         return _error_response(KeygateError())
 

@@ -228,3 +228,17 @@ class InvalidHeader(KeygateError):
 
     code = "invalid_header"
     status = 400
+
+
+class StoreUnavailable(KeygateError):
+    """The database is unreachable and the answer needs it (raised at the store boundary)."""
+
+    code = "store_unavailable"
+    status = 503
+    default_message = (
+        "Keygate's database is unreachable; retry after the number of seconds in Retry-After."
+    )
+    retry_after_seconds: ClassVar[int] = 5
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import text
 
 from keygate.control.auth import RuntimeDep
-from keygate.gateway.metrics import GatewayMetrics
+from keygate.errors import StoreUnavailable
+from keygate.gateway.metrics import GatewayMetrics, render_store_metrics
 
 router = APIRouter(tags=["operations"])
 
@@ -22,15 +22,19 @@ async def healthz() -> dict[str, str]:
 async def readyz(runtime: RuntimeDep) -> Response:
     """The process can reach its database."""
     try:
-        async with runtime.db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        await runtime.db.ping()
+    except StoreUnavailable as exc:
+        return JSONResponse(
+            {"status": "unavailable", "database": "unreachable"},
+            status_code=503,
+            headers=exc.headers,
+        )
     return JSONResponse({"status": "ok", "database": runtime.db.dialect})
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process")
-async def metrics(request: Request) -> PlainTextResponse:
-    """Request counters and latency histograms."""
+async def metrics(request: Request, runtime: RuntimeDep) -> PlainTextResponse:
+    """Request counters and latency histograms, and the database's reachability."""
     collected: GatewayMetrics = request.app.state.metrics
-    return PlainTextResponse(collected.render(), media_type="text/plain; version=0.0.4")
+    text = collected.render() + render_store_metrics(runtime.db.outage)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -14,6 +14,7 @@ from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, l
 from keygate.catalog.model import AppSpec
 from keygate.clock import Clock, system_clock
 from keygate.crypto import Cipher, load_master_key
+from keygate.errors import StoreUnavailable
 from keygate.gateway.exact import ExactClient
 from keygate.secret import Secret
 from keygate.settings import Settings
@@ -89,7 +90,7 @@ class Runtime:
         self.keys = KeyRepository(db)
         self.connections = ConnectionRepository(db)
         self.app_configs = AppConfigRepository(db)
-        self.cache = StateCache()
+        self.cache = StateCache(outage=db.outage)
         self.apps: dict[str, ConfiguredApp] = {}
         self._upstream: Client | None = upstream
         self._exact = ExactClient(settings)
@@ -137,10 +138,15 @@ class Runtime:
         return self._upstream
 
     async def reload(self) -> None:
-        """Drop every cached record and rebuild the configured apps from store and settings."""
-        self.cache.epoch = await self.db.epoch()
-        self.cache.clear()
+        """Clear every cached record and rebuild the configured apps from store and settings.
+
+        Nothing changes unless the store answered both reads: a reload that fails (the store is
+        unreachable) leaves the epoch behind, so the next poll tries again.
+        """
+        epoch = await self.db.epoch()
         stored = await self.app_configs.all()
+        self.cache.epoch = epoch
+        self.cache.clear()
         from_env = env_overrides(self.settings)
         self.apps = {
             name: configure_app(
@@ -157,9 +163,14 @@ class Runtime:
     async def _flush_key_uses(self) -> None:
         uses, self.cache.key_uses = self.cache.key_uses, {}
         if uses:
-            await self.keys.record_use(
-                (key_id, datetime.fromtimestamp(when, UTC)) for key_id, when in uses.items()
-            )
+            try:
+                await self.keys.record_use(
+                    (key_id, datetime.fromtimestamp(when, UTC)) for key_id, when in uses.items()
+                )
+            except StoreUnavailable:
+                # Kept for the next flush; uses since then are newer and win.
+                self.cache.key_uses = uses | self.cache.key_uses
+                raise
 
     async def _background(self) -> None:
         """Forever: notice other processes' writes; every 30 s store key-use times and purge
@@ -176,10 +187,10 @@ class Runtime:
                 if ticks % housekeeping_every == 0:
                     await self._flush_key_uses()
                     await SessionRepository(self.db).purge_expired()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep going through a database outage
-                log.warning("background cache poll failed", exc_info=True)
+            except StoreUnavailable:
+                pass  # an outage: logged once by the store when it starts and when it ends
+            except Exception:  # a bug: say so, and keep polling
+                log.exception("background cache poll failed")
 
     def start_background(self) -> None:
         """Start the background loop (call from inside the serving event loop)."""

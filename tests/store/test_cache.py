@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from pyreqwest import exceptions as upstream_errors
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from keygate.errors import CredentialsUnavailable, StoreUnavailable
 from keygate.store.cache import BoundedMap, StateCache, is_missing
+from keygate.store.outage import StoreOutage, is_unreachable
 
 
 def test_bounded_map_evicts_oldest() -> None:
@@ -96,3 +102,72 @@ async def test_unknown_keys_are_not_cached() -> None:
 
     assert await state.load(state.keys, "digest", nothing, store_none=False) is None
     assert is_missing(state.keys.get("digest"))
+
+
+async def _unreachable() -> str:
+    raise StoreUnavailable
+
+
+async def test_a_cleared_entry_is_served_as_last_good_only_while_the_store_is_unreachable() -> None:
+    state = StateCache(max_entries=10)
+    state.credentials.put("c", "before")  # type: ignore[arg-type]
+    state.clear()
+    assert is_missing(state.credentials.get("c"))  # a write still makes the next read reload
+    assert await state.load(state.credentials, "c", _unreachable) == "before"  # type: ignore[comparison-overlap]
+    assert is_missing(state.credentials.get("c"))  # not stored: reloaded once the store is back
+
+    async def fresh() -> str:
+        return "after"
+
+    assert await state.load(state.credentials, "c", fresh) == "after"  # type: ignore[comparison-overlap]
+    # Never held: nothing to fall back on.
+    with pytest.raises(StoreUnavailable):
+        await state.load(state.credentials, "other", _unreachable)
+
+
+async def test_a_reload_that_finds_nothing_drops_the_last_good_entry() -> None:
+    state = StateCache(max_entries=10)
+    state.keys.put("digest", "active-key")  # type: ignore[arg-type]
+    state.clear()
+
+    async def revoked() -> None:
+        return None
+
+    assert await state.load(state.keys, "digest", revoked, store_none=False) is None
+    # A later outage must not bring the revoked key back.
+    with pytest.raises(StoreUnavailable):
+        await state.load(state.keys, "digest", _unreachable, store_none=False)
+
+
+async def test_a_known_outage_answers_from_last_good_without_waiting_on_the_store() -> None:
+    outage = StoreOutage()
+    state = StateCache(max_entries=10, outage=outage)
+    state.connections.put("c", "row")  # type: ignore[arg-type]
+    state.clear()
+    outage.failed(ConnectionRefusedError())
+    calls = 0
+
+    async def counted() -> str:
+        nonlocal calls
+        calls += 1
+        return "fresh"
+
+    assert await state.load(state.connections, "c", counted) == "row"  # type: ignore[comparison-overlap]
+    assert calls == 0
+    outage.succeeded()
+    assert await state.load(state.connections, "c", counted) == "fresh"  # type: ignore[comparison-overlap]
+    assert calls == 1
+
+
+def test_what_counts_as_the_store_being_unreachable() -> None:
+    assert is_unreachable(ConnectionRefusedError(111, "refused"))
+    assert is_unreachable(TimeoutError())
+    assert is_unreachable(OperationalError("SELECT 1", {}, Exception("database is locked")))
+    assert not is_unreachable(IntegrityError("INSERT", {}, Exception("unique")))
+    assert not is_unreachable(ValueError("a bug"))
+    # An HTTP client's timeout is an OSError too, but not the store's.
+    assert not is_unreachable(upstream_errors.ConnectTimeoutError("token endpoint", {}))
+    # A Keygate error says what it is, whatever it was raised from.
+    translated = CredentialsUnavailable()
+    translated.__cause__ = ConnectionRefusedError()
+    assert not is_unreachable(translated)

@@ -160,6 +160,7 @@ async def delete_connection(
         raise ConnectionNotFound
     await revoke_connection(runtime, record)
     await runtime.connections.delete(record.id)
+    runtime.cache.forget_connection(record.id)
     log.info("connection %s deleted (%s)", record.id, record.app)
     view = connection_view(record, runtime.settings.public_url, runtime.cipher, deleted=True)
     return {"connection": view}

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from keygate.catalog.auth import CredentialAuth, CredentialDoesNotFit, render_auth
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import Method
-from keygate.errors import CredentialsUnavailable, InjectionMisconfigured
+from keygate.errors import CredentialsUnavailable, InjectionMisconfigured, StoreUnavailable
 from keygate.oauth.lifecycle import TokenLifecycle
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, CredentialRecord
+from keygate.store.schema import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,13 @@ class Injector:
             )
         oauth = connection.method == Method.OAUTH2.value
         if oauth and self._lifecycle.needs_refresh(credential):
-            credential = await self._lifecycle.ensure_fresh(app, connection, credential)
+            try:
+                credential = await self._lifecycle.ensure_fresh(app, connection, credential)
+            except StoreUnavailable:
+                # The refresh needs the store: through an outage, a token that has not expired
+                # yet is still good.
+                if credential.expires_at is None or credential.expires_at <= utcnow():
+                    raise
         return self.render(app, connection, credential), credential
 
     def render(

@@ -8,6 +8,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from itertools import compress
 
+from keygate.store.outage import StoreOutage
+
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
 
 
@@ -93,3 +95,19 @@ class GatewayMetrics:
                 f"{self._seconds[app]:.6f}"
             )
         return "\n".join(lines) + "\n"
+
+
+def render_store_metrics(outage: StoreOutage) -> str:
+    """The database's reachability from this process, as Prometheus exposition text."""
+    pid = os.getpid()
+    return (
+        "# HELP keygate_store_up Whether the last database operation reached the database.\n"
+        "# TYPE keygate_store_up gauge\n"
+        f'keygate_store_up{{pid="{pid}"}} {0 if outage.down else 1}\n'
+        "# HELP keygate_store_outages_total Database outages seen (unreachable, then back).\n"
+        "# TYPE keygate_store_outages_total counter\n"
+        f'keygate_store_outages_total{{pid="{pid}"}} {outage.outages}\n'
+        "# HELP keygate_store_unavailable_total Database operations refused: unreachable.\n"
+        "# TYPE keygate_store_unavailable_total counter\n"
+        f'keygate_store_unavailable_total{{pid="{pid}"}} {outage.failures}\n'
+    )

@@ -28,6 +28,7 @@ from keygate.errors import (
     MethodNotAllowedError,
     NoActiveConnection,
     ReauthorizationRequired,
+    StoreUnavailable,
     UnknownAppError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -47,6 +48,7 @@ from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.gateway.request_log import RequestLog
 from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.runtime import Runtime
+from keygate.store.outage import is_unreachable
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 
@@ -246,12 +248,17 @@ class Gateway:
             log.error("gateway request %s failed: %s", request_id.decode(), type(exc).__name__)
             status = 500
             await self._send_error(send, KeygateError(), request_id, connection_id)
-        except Exception:
-            # A bug or an outage (database, decryption): say so in JSON, log it once, with no
-            # request data beyond the id.
-            log.exception("gateway request %s failed", request_id.decode())
-            status = 500
-            await self._send_error(send, KeygateError(), request_id, connection_id)
+        except Exception as exc:
+            if is_unreachable(exc):
+                # A database outage the store did not translate: expected, logged by its account.
+                failure = self._rt.db.outage.failed(exc)
+            else:
+                # A bug (or a decryption failure): say so in JSON, log it once, with no request
+                # data beyond the id.
+                log.exception("gateway request %s failed", request_id.decode())
+                failure = KeygateError()
+            status = failure.status
+            await self._send_error(send, failure, request_id, connection_id)
         finally:
             # Queued for the request log (see `RequestLog.entries`): a call only when a batch
             # starts or fills.
@@ -363,12 +370,14 @@ class Gateway:
 
     def _refresh_later(self, connection_id: str, seen_version: int) -> None:
         async def refresh() -> None:
-            connection = await self._rt.connections.get(connection_id)
-            app = self._rt.apps.get(connection.app) if connection else None
-            if connection is None or app is None:
-                return
             try:
+                connection = await self._rt.connections.get(connection_id)
+                app = self._rt.apps.get(connection.app) if connection else None
+                if connection is None or app is None:
+                    return
                 await self._lifecycle.refresh(app, connection, seen_version)
+            except StoreUnavailable:
+                return  # an outage, logged once by the store; the next 401 tries again
             except KeygateError as error:
                 log.info("background refresh of %s: %s", connection_id, error.code)
 

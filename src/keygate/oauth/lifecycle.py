@@ -189,6 +189,10 @@ class TokenLifecycle:
             self._inflight[connection.id] = pending
             try:
                 outcome = await self._refresh_locked(app, connection, seen_version)
+            except Exception as exc:  # the store unreachable, say: the waiters must not hang
+                pending.set_exception(exc)
+                pending.exception()
+                raise
             finally:
                 del self._inflight[connection.id]
             if outcome.error is not None:

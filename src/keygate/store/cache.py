@@ -3,6 +3,12 @@
 Every write made through `Database.write` bumps a shared epoch row. This process clears its cache
 right after its own writes; the runtime's background loop polls the epoch
 (`KEYGATE_CACHE_POLL_INTERVAL`, default 1 s), so another process's write is seen within one poll.
+
+A clear does not throw entries away: it sets them aside as "last good". The next read of an entry
+reloads it from the store, as before; only when the store is unreachable (StoreUnavailable) is the
+last good entry served instead, so a database outage right after a write does not take down every
+route. A successful reload replaces the last good entry — or, when it finds nothing, drops it (a
+revoked key must not come back in a later outage).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from keygate.errors import StoreUnavailable
+from keygate.store.outage import StoreOutage
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
 
 K = TypeVar("K")
@@ -19,10 +27,12 @@ _MISSING = object()
 
 
 class BoundedMap(Generic[K, V]):
-    """A dict that forgets its oldest entries past a size, so hostile input cannot grow it."""
+    """A dict that forgets its oldest entries past a size, so hostile input cannot grow it;
+    cleared entries are kept aside as last good (bounded alike) until reloaded."""
 
     def __init__(self, max_size: int) -> None:
         self._data: dict[K, V] = {}
+        self._last_good: dict[K, V] = {}
         self._max = max_size
         self.lookup: Callable[[K], V | None] = self._data.get
         """The value or None: `dict.get` of the map, bound once (the hot path's read costs no
@@ -37,10 +47,24 @@ class BoundedMap(Generic[K, V]):
         if len(self._data) >= self._max and key not in self._data:
             self._data.pop(next(iter(self._data)))
         self._data[key] = value
+        self._last_good.pop(key, None)
+
+    def last_good(self, key: K) -> V | object:
+        """The value this key had before the last clear (not reloaded since), or missing."""
+        return self._last_good.get(key, _MISSING)
+
+    def forget(self, key: K) -> None:
+        """Drop a key, its last good value included (it is known to be gone)."""
+        self._data.pop(key, None)
+        self._last_good.pop(key, None)
 
     def clear(self) -> None:
-        """Forget everything."""
-        self._data.clear()
+        """Empty the map; what it held stays as last good until reloaded."""
+        if len(self._last_good) + len(self._data) > self._max:
+            self._last_good = dict(self._data)  # the newest entries are the ones worth keeping
+        else:
+            self._last_good.update(self._data)
+        self._data.clear()  # in place: `lookup` is bound to this dict
 
     def __len__(self) -> int:
         return len(self._data)
@@ -52,9 +76,9 @@ def is_missing(value: object) -> bool:
 
 
 class StateCache:
-    """Keys, connections, default connections and credentials, dropped together on any write."""
+    """Keys, connections, default connections and credentials, cleared together on any write."""
 
-    def __init__(self, max_entries: int = 200_000) -> None:
+    def __init__(self, max_entries: int = 200_000, outage: StoreOutage | None = None) -> None:
         self.keys: BoundedMap[str, ApiKeyRecord | None] = BoundedMap(max_entries)
         self.connections: BoundedMap[str, ConnectionRecord | None] = BoundedMap(max_entries)
         self.defaults: BoundedMap[tuple[str, str], ConnectionRecord | None] = BoundedMap(
@@ -66,6 +90,7 @@ class StateCache:
         self.epoch = -1
         self.generation = 0
         """Bumped by every clear: a load that started before a clear must not store its row."""
+        self._outage = outage or StoreOutage()
         self._loading: dict[tuple[int, object], asyncio.Task[Any]] = {}
         self._listeners: list[Callable[[], None]] = []
 
@@ -74,7 +99,8 @@ class StateCache:
         self._listeners.append(listener)
 
     def clear(self) -> None:
-        """Forget every cached record (and let new requests start fresh loads)."""
+        """Make every cached record reload before use (and let new requests start fresh loads);
+        the records stay as last good while the store is unreachable."""
         self.generation += 1
         self._loading = {}
         self.keys.clear()
@@ -83,6 +109,12 @@ class StateCache:
         self.credentials.clear()
         for listener in self._listeners:
             listener()
+
+    def forget_connection(self, connection_id: str) -> None:
+        """Drop a connection this process deleted, last good included: an outage right after
+        the delete must not bring its credential back."""
+        self.connections.forget(connection_id)
+        self.credentials.forget(connection_id)
 
     async def load(
         self,
@@ -94,11 +126,17 @@ class StateCache:
         """Fill a miss: one load for all concurrent callers, stored unless a clear intervened.
 
         The load runs in its own task, so a caller that goes away does not cancel it for the
-        others waiting on it.
+        others waiting on it. When the store is unreachable, the last good value is the answer.
         """
         flight = (id(table), key)
         task = self._loading.get(flight)
         if task is None:
+            if self._outage.down:
+                # Known down: answer from the last good value at once rather than wait on the
+                # store for each request (the runtime's poll notices the recovery).
+                last = table.last_good(key)
+                if not is_missing(last):
+                    return last  # type: ignore[return-value]
             # The generation is taken now, not when the task first runs: a clear in between
             # must still void this load.
             task = asyncio.ensure_future(
@@ -119,9 +157,17 @@ class StateCache:
     ) -> V:
         try:
             value = await loader()
+        except StoreUnavailable:
+            last = table.last_good(key)
+            if is_missing(last):
+                raise
+            return last  # type: ignore[return-value]
         finally:
             if self._loading.get(flight) is asyncio.current_task():
                 del self._loading[flight]
-        if generation == self.generation and (store_none or value is not None):
-            table.put(key, value)
+        if generation == self.generation:
+            if store_none or value is not None:
+                table.put(key, value)
+            else:
+                table.forget(key)
         return value

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keygate.crypto import Cipher
+from keygate.errors import StoreUnavailable
+from keygate.store.outage import StoreOutage, is_unreachable
 from keygate.store.schema import CacheEpoch
 
 
@@ -18,7 +20,8 @@ class Database:
     def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
         self.engine = engine
         self.cipher = cipher
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.outage = StoreOutage()
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._after_write: list[Callable[[int], Awaitable[None]]] = []
 
     def after_write(self, hook: Callable[[int], Awaitable[None]]) -> None:
@@ -29,6 +32,21 @@ class Database:
     def dialect(self) -> str:
         """'sqlite' or 'postgresql'."""
         return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def sessions(self) -> AsyncIterator[AsyncSession]:
+        """A session; the store's boundary: an unreachable database surfaces as
+        StoreUnavailable (and is recorded in `outage`), any other failure as itself."""
+        try:
+            async with self._sessions() as session:
+                yield session
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            raise self.outage.failed(exc) from exc
+        self.outage.succeeded()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -56,6 +74,11 @@ class Database:
         async with self.sessions() as session:
             value = await session.scalar(select(CacheEpoch.value).where(CacheEpoch.id == 1))
         return int(value or 0)
+
+    async def ping(self) -> None:
+        """Reach the database once; raises StoreUnavailable if it cannot be reached."""
+        async with self.sessions() as session:
+            await session.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         """Dispose of the engine's pool."""

@@ -47,7 +47,11 @@ def create_engine(url: str) -> AsyncEngine:
     elif url.startswith("postgresql"):
         if "+asyncpg" not in url:
             raise ConfigurationError("use a postgresql+asyncpg:// URL for PostgreSQL")
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # asyncpg waits 60 s for an unanswered connect by default: in a network cut every
+        # request that needs the database would hang that long before its 503.
+        kwargs.update(
+            pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args={"timeout": 10}
+        )
     else:
         raise ConfigurationError(
             "KEYGATE_DATABASE_URL must be sqlite+aiosqlite:///… or postgresql+asyncpg://…"
