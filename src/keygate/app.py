@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pyreqwest.client import Client
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
 
 from keygate import __version__
 from keygate.catalog.loader import RESERVED_NAMES
 from keygate.connect import oauth_flow, pages
-from keygate.control import apps, connections
+from keygate.control import apps, connections, docs, openapi
+from keygate.control.security_headers import SecurityHeaders
 from keygate.errors import (
     BadRequest,
     BodyTooLarge,
@@ -53,8 +55,10 @@ def build_control_app() -> FastAPI:
         title="Keygate",
         version=__version__,
         description="Self-hosted API gateway with managed OAuth. Gateway: ANY /{app}/{path}.",
+        docs_url=None,  # control.docs serves Swagger UI without a CDN
         redoc_url=None,
     )
+    api.add_middleware(SecurityHeaders)
 
     @api.exception_handler(KeygateError)
     async def _keygate_error(_: Request, exc: KeygateError) -> Response:
@@ -65,11 +69,12 @@ def build_control_app() -> FastAPI:
         return _error_response(BadRequest(describe_validation(exc)))
 
     @api.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return _error_response(NotFoundError())
         if exc.status_code == 405:
-            return _error_response(MethodNotAllowedError())
+            allow = {"Allow": _allowed_methods(api.router.routes, routers, request)}
+            return _error_response(MethodNotAllowedError(headers=allow))
         if exc.status_code == 400:
             return _error_response(BadRequest(str(exc.detail)))
         return _error_response(KeygateError(str(exc.detail)))
@@ -79,9 +84,42 @@ def build_control_app() -> FastAPI:
         log.exception("control-plane request failed", exc_info=exc)
         return _error_response(KeygateError())
 
-    for router in (connections.router, apps.router, pages.router, oauth_flow.router, ops_router):
+    routers = (
+        connections.router,
+        apps.router,
+        pages.router,
+        oauth_flow.router,
+        docs.router,
+        ops_router,
+    )
+    for router in routers:
         api.include_router(router)
+    openapi.install(api, lambda: _methods_by_app(api))
     return api
+
+
+def _allowed_methods(
+    own: Iterable[BaseRoute], included: Iterable[APIRouter], request: Request
+) -> str:
+    """Every method the request's path takes, over all its routes (RFC 9110 §15.5.6).
+
+    Starlette's own 405 names only the methods of the first route matching the path.
+    """
+    methods: set[str] = set()
+    for route in (*own, *(r for router in included for r in router.routes)):
+        if not isinstance(route, Route) or not route.methods:
+            continue
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+def _methods_by_app(api: FastAPI) -> dict[str, list[str]]:
+    """Each app of the running catalog with its methods, the default first (for the document)."""
+    runtime: Runtime | None = getattr(api.state, "runtime", None)
+    if runtime is None:
+        return {}
+    return {name: app.spec.method_names for name, app in runtime.apps.items()}
 
 
 class KeygateApp:
