@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from keygate.catalog.loader import ConfiguredApp
@@ -19,6 +20,7 @@ from keygate.catalog.model import ApiKeyMethod, Method
 from keygate.connect.tokens import InvalidSessionToken, SessionToken, parse
 from keygate.connect.verify import VerificationFailed, verify_secret
 from keygate.control.auth import RuntimeDep
+from keygate.control.security_headers import content_security_policy
 from keygate.runtime import Runtime
 from keygate.secret import Secret
 from keygate.store.records import ConnectionRecord
@@ -28,7 +30,26 @@ log = logging.getLogger("keygate.connect")
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
-_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+_STYLESHEET = Path(__file__).parent / "static" / "keygate.css"
+
+
+def page_headers(*, forms: list[str] | None = None) -> dict[str, str]:
+    """Headers of a connect page: never cached, never framed, loading its stylesheet only.
+
+    `forms` are the origins its form may submit to. Browsers check `form-action` against
+    the redirects after a submission too, so an OAuth page names the provider's origin.
+    """
+    policy = content_security_policy(styles=["'self'"], images=[], forms=forms or [])
+    return {
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": policy,
+    }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class PageError(Exception):
@@ -60,7 +81,7 @@ def message_page(
     """A page that says one thing."""
     context = {"heading": heading, "message": message, "tone": tone, "detail": detail}
     return templates.TemplateResponse(
-        request, "message.html", context, status_code=status, headers=_NO_STORE
+        request, "message.html", context, status_code=status, headers=page_headers()
     )
 
 
@@ -117,8 +138,19 @@ def render_connect(
         "help": method.help if isinstance(method, ApiKeyMethod) else None,
         "scopes": (ctx.connection.scopes or (oauth.scopes if oauth else [])),
     }
+    forms = ["'self'"]
+    if oauth is not None and ctx.connection.method == Method.OAUTH2.value:
+        forms.append(_origin(str(oauth.authorize_url)))
     return templates.TemplateResponse(
-        request, "connect.html", context, status_code=status, headers=_NO_STORE
+        request, "connect.html", context, status_code=status, headers=page_headers(forms=forms)
+    )
+
+
+@router.get("/connect/assets/keygate.css")
+async def stylesheet() -> FileResponse:
+    """The connect pages' stylesheet."""
+    return FileResponse(
+        _STYLESHEET, media_type="text/css; charset=utf-8", headers={"Cache-Control": "max-age=3600"}
     )
 
 
