@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from keygate.control.auth import CallerDep, RuntimeDep
-from keygate.control.openapi import AppEnvelope, AppList, error_responses, ok
+from keygate.control.openapi import AppEnvelope, AppList, error_responses, success
 from keygate.control.views import app_view
 from keygate.errors import UnknownAppError
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["apps"])
     "/apps",
     summary="List the apps",
     response_model=None,
-    responses={**ok(AppList, "Every app of the catalog."), **error_responses(401, 503)},
+    responses={**success(AppList, "Every app of the catalog."), **error_responses(401, 503)},
 )
 async def list_apps(runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
     """Every app in the catalog."""
@@ -29,7 +29,7 @@ async def list_apps(runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
     "/apps/{app}",
     summary="Show one app",
     response_model=None,
-    responses={**ok(AppEnvelope, "The app."), **error_responses(401, 404, 503)},
+    responses={**success(AppEnvelope, "The app."), **error_responses(401, 404, 503)},
 )
 async def get_app(app: str, runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
     """One app of the catalog."""

@@ -18,7 +18,7 @@ from keygate.control.openapi import (
     ConnectionEnvelope,
     ConnectionPage,
     error_responses,
-    ok,
+    success,
 )
 from keygate.control.views import connection_view, decode_cursor, encode_cursor
 from keygate.errors import (
@@ -81,7 +81,7 @@ def _connection_id(value: str) -> str:
     "/connections",
     summary="List connections, oldest first",
     response_model=None,
-    responses={**ok(ConnectionPage, "A page of connections."), **error_responses(400, 401, 503)},
+    responses={**success(ConnectionPage, "A page."), **error_responses(400, 401, 503)},
 )
 async def list_connections(
     runtime: RuntimeDep,
@@ -168,7 +168,7 @@ async def create_connection(
     "/connections/{connection_id}",
     summary="Show a connection",
     response_model=None,
-    responses={**ok(ConnectionEnvelope, "The connection."), **error_responses(401, 404, 503)},
+    responses={**success(ConnectionEnvelope, "The connection."), **error_responses(401, 404, 503)},
 )
 async def get_connection(
     connection_id: str, runtime: RuntimeDep, caller: CallerDep
@@ -185,7 +185,7 @@ async def get_connection(
     summary="Delete a connection",
     response_model=None,
     responses={
-        **ok(ConnectionEnvelope, "The connection as it was, with status DELETED."),
+        **success(ConnectionEnvelope, "The connection as it was, with status DELETED."),
         **error_responses(401, 404, 503),
     },
 )

@@ -133,7 +133,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def ok(model: type[BaseModel], description: str) -> dict[int | str, dict[str, Any]]:
+def success(model: type[BaseModel], description: str) -> dict[int | str, dict[str, Any]]:
     """A `responses=` entry documenting a success body without FastAPI re-validating it."""
     return {200: {"model": model, "description": description}}
 
