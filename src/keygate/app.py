@@ -22,7 +22,8 @@ from keygate import __version__
 from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
-from keygate.control import apps, connections
+from keygate.control import apps, connections, docs, openapi
+from keygate.control.security_headers import SecurityHeaders
 from keygate.errors import (
     BadRequest,
     BodyTooLarge,
@@ -77,8 +78,10 @@ def build_control_app() -> FastAPI:
         title="Keygate",
         version=__version__,
         description="Self-hosted API gateway with managed OAuth. Gateway: ANY /{app}/{path}.",
+        docs_url=None,  # control.docs serves Swagger UI without a CDN
         redoc_url=None,
     )
+    api.add_middleware(SecurityHeaders)
 
     @api.exception_handler(KeygateError)
     async def _keygate_error(_: Request, exc: KeygateError) -> Response:
@@ -107,9 +110,26 @@ def build_control_app() -> FastAPI:
         log.exception("control-plane request failed", exc_info=exc)
         return _error_response(KeygateError())
 
-    for router in (connections.router, apps.router, pages.router, oauth_flow.router, ops_router):
+    routers = (
+        connections.router,
+        apps.router,
+        pages.router,
+        oauth_flow.router,
+        docs.router,
+        ops_router,
+    )
+    for router in routers:
         api.include_router(router)
+    openapi.install(api, lambda: _methods_by_app(api))
     return api
+
+
+def _methods_by_app(api: FastAPI) -> dict[str, list[str]]:
+    """Each app of the running catalog with its methods, the default first (for the document)."""
+    runtime: Runtime | None = getattr(api.state, "runtime", None)
+    if runtime is None:
+        return {}
+    return {name: app.spec.method_names for name, app in runtime.apps.items()}
 
 
 class KeygateApp:

@@ -56,8 +56,10 @@ def generate_key() -> str:
 
 
 def write_key_file(path: Path) -> None:
-    """Create the key file with mode 0600; never overwrite an existing one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create the key file with mode 0600 (a new directory 0700); never overwrite one."""
+    for directory in reversed([path.parent, *path.parent.parents]):
+        if not directory.exists():
+            directory.mkdir(mode=0o700, exist_ok=True)  # Path.mkdir(parents=…) ignores mode
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(generate_key() + "\n")

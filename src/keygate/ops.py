@@ -18,7 +18,28 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness")
+_READY = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "database": {"type": "string"}},
+    "required": ["status", "database"],
+}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The database answers; `database` names its dialect.",
+            "content": {"application/json": {"schema": _READY}},
+        },
+        503: {
+            "description": "The database does not answer.",
+            "content": {"application/json": {"schema": _READY}},
+        },
+    },
+)
 async def readyz(runtime: RuntimeDep) -> Response:
     """The process can reach its database."""
     try:
@@ -32,7 +53,17 @@ async def readyz(runtime: RuntimeDep) -> Response:
     return JSONResponse({"status": "ok", "database": runtime.db.dialect})
 
 
-@router.get("/metrics", summary="Prometheus metrics of this process")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this process",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format, version 0.0.4.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(request: Request, runtime: RuntimeDep) -> PlainTextResponse:
     """Request counters and latency histograms, and the database's reachability."""
     collected: GatewayMetrics = request.app.state.metrics

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from keygate.catalog.auth import CredentialDoesNotFit, render_auth
 from keygate.catalog.model import ApiKeyMethod, Method
@@ -28,6 +29,15 @@ from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate.connect")
 router = APIRouter(include_in_schema=False)
+_STYLESHEET = Path(__file__).parent / "static" / "keygate.css"
+
+
+@router.get("/connect/assets/keygate.css")
+async def stylesheet() -> FileResponse:
+    """The connect pages' stylesheet."""
+    return FileResponse(
+        _STYLESHEET, media_type="text/css; charset=utf-8", headers={"Cache-Control": "max-age=3600"}
+    )
 
 
 @router.get("/connect")

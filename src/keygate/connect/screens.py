@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -15,13 +16,31 @@ from fastapi.templating import Jinja2Templates
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import ApiKeyMethod, Method
 from keygate.connect.tokens import InvalidSessionToken, SessionToken, parse
+from keygate.control.security_headers import content_security_policy
 from keygate.runtime import Runtime
 from keygate.store.records import ConnectionRecord
 from keygate.store.sessions import SessionRepository
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
-_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+
+def page_headers(*, forms: list[str] | None = None) -> dict[str, str]:
+    """Headers of a connect page: never cached, never framed, loading its stylesheet only.
+
+    `forms` are the origins its form may submit to. Browsers check `form-action` against
+    the redirects after a submission too, so an OAuth page names the provider's origin.
+    """
+    policy = content_security_policy(styles=["'self'"], images=[], forms=forms or [])
+    return {
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": policy,
+    }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class PageError(Exception):
@@ -53,7 +72,7 @@ def message_page(
     """A page that says one thing."""
     context = {"heading": heading, "message": message, "tone": tone, "detail": detail}
     return templates.TemplateResponse(
-        request, "message.html", context, status_code=status, headers=_NO_STORE
+        request, "message.html", context, status_code=status, headers=page_headers()
     )
 
 
@@ -110,8 +129,11 @@ def render_connect(
         "help": method.help if isinstance(method, ApiKeyMethod) else None,
         "scopes": (ctx.connection.scopes or (oauth.scopes if oauth else [])),
     }
+    forms = ["'self'"]
+    if oauth is not None and ctx.connection.method == Method.OAUTH2.value:
+        forms.append(_origin(str(oauth.authorize_url)))
     return templates.TemplateResponse(
-        request, "connect.html", context, status_code=status, headers=_NO_STORE
+        request, "connect.html", context, status_code=status, headers=page_headers(forms=forms)
     )
 
 

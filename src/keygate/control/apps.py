@@ -7,19 +7,30 @@ from typing import Any
 from fastapi import APIRouter
 
 from keygate.control.auth import CallerDep, RuntimeDep
+from keygate.control.openapi import AppEnvelope, AppList, error_responses, success
 from keygate.control.views import app_view
 from keygate.errors import UnknownAppError
 
 router = APIRouter(tags=["apps"])
 
 
-@router.get("/apps", summary="List the apps")
+@router.get(
+    "/apps",
+    summary="List the apps",
+    response_model=None,
+    responses={**success(AppList, "Every app of the catalog."), **error_responses(401, 503)},
+)
 async def list_apps(runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
     """Every app in the catalog."""
     return {"apps": [app_view(runtime.apps[name]) for name in sorted(runtime.apps)]}
 
 
-@router.get("/apps/{app}", summary="Show one app")
+@router.get(
+    "/apps/{app}",
+    summary="Show one app",
+    response_model=None,
+    responses={**success(AppEnvelope, "The app."), **error_responses(401, 404, 503)},
+)
 async def get_app(app: str, runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
     """One app of the catalog."""
     configured = runtime.apps.get(app)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
+from keygate.control.openapi import API_KEY_SCHEME
 from keygate.runtime import Runtime
 from keygate.store.reads import CachedReads
 from keygate.store.records import ApiKeyRecord
@@ -17,8 +19,15 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def get_caller(request: Request) -> ApiKeyRecord:
-    """The caller's API key record; raises InvalidApiKey (401)."""
+async def get_caller(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY_SCHEME)],
+) -> ApiKeyRecord:
+    """The caller's API key record; raises InvalidApiKey (401).
+
+    `_declared` only puts the security scheme in the OpenAPI document: the raw header is
+    checked here, so every malformed value gets the same 401 JSON answer.
+    """
     reads: CachedReads = request.app.state.reads
     return await reads.api_key(request.headers.get("authorization"))
 

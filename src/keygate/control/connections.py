@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Annotated, Any
 
 import orjson
@@ -12,6 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from keygate.catalog.model import Method
 from keygate.control.auth import CallerDep, RuntimeDep
+from keygate.control.openapi import (
+    MAX_METADATA_BYTES,
+    ConnectionEnvelope,
+    ConnectionPage,
+    error_responses,
+    success,
+)
 from keygate.control.views import connection_view, decode_cursor, encode_cursor
 from keygate.errors import (
     BadRequest,
@@ -27,8 +35,6 @@ from keygate.store.records import Status
 
 log = logging.getLogger("keygate.control")
 router = APIRouter(tags=["connections"])
-
-_MAX_METADATA_BYTES = 16 * 1024
 
 
 class CreateConnection(BaseModel):
@@ -46,8 +52,8 @@ class CreateConnection(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(value)) > _MAX_METADATA_BYTES:
-            raise ValueError(f"metadata may be at most {_MAX_METADATA_BYTES} bytes of JSON")
+        if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata may be at most {MAX_METADATA_BYTES} bytes of JSON")
         return value
 
 
@@ -57,7 +63,26 @@ def _known_app(runtime: Runtime, app: str) -> None:
         raise UnknownAppInRequest(f"Unknown app {app!r}. Known apps: {known}.")
 
 
-@router.get("/connections", summary="List connections, oldest first")
+def _connection_id(value: str) -> str:
+    """The id if it can name a connection (a canonical UUID); else ConnectionNotFound.
+
+    Checked before the database sees it: an id with a NUL byte would make PostgreSQL fail.
+    """
+    try:
+        canonical = str(uuid.UUID(value))
+    except ValueError:
+        raise ConnectionNotFound from None
+    if canonical != value:
+        raise ConnectionNotFound
+    return value
+
+
+@router.get(
+    "/connections",
+    summary="List connections, oldest first",
+    response_model=None,
+    responses={**success(ConnectionPage, "A page."), **error_responses(400, 401, 503)},
+)
 async def list_connections(
     runtime: RuntimeDep,
     caller: CallerDep,
@@ -109,11 +134,11 @@ async def parse_create(request: Request) -> CreateConnection:
     "/connections",
     status_code=201,
     summary="Create a PENDING connection",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": CreateConnection.model_json_schema()}},
-        }
+    response_model=None,
+    # The body is read by parse_create (any content type); control.openapi documents it.
+    responses={
+        201: {"model": ConnectionEnvelope, "description": "The new PENDING connection."},
+        **error_responses(400, 401, 413, 503),
     },
 )
 async def create_connection(
@@ -139,23 +164,36 @@ async def create_connection(
     return JSONResponse({"connection": view}, status_code=201)
 
 
-@router.get("/connections/{connection_id}", summary="Show a connection")
+@router.get(
+    "/connections/{connection_id}",
+    summary="Show a connection",
+    response_model=None,
+    responses={**success(ConnectionEnvelope, "The connection."), **error_responses(401, 404, 503)},
+)
 async def get_connection(
     connection_id: str, runtime: RuntimeDep, caller: CallerDep
 ) -> dict[str, Any]:
     """One connection of the caller's workspace (another workspace's id is a 404)."""
-    record = await runtime.connections.get(connection_id, caller.workspace_id)
+    record = await runtime.connections.get(_connection_id(connection_id), caller.workspace_id)
     if record is None:
         raise ConnectionNotFound
     return {"connection": connection_view(record, runtime.settings.public_url, runtime.cipher)}
 
 
-@router.delete("/connections/{connection_id}", summary="Delete a connection")
+@router.delete(
+    "/connections/{connection_id}",
+    summary="Delete a connection",
+    response_model=None,
+    responses={
+        **success(ConnectionEnvelope, "The connection as it was, with status DELETED."),
+        **error_responses(401, 404, 503),
+    },
+)
 async def delete_connection(
     connection_id: str, runtime: RuntimeDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Revoke upstream tokens where the provider can (best effort), then forget the connection."""
-    record = await runtime.connections.get(connection_id, caller.workspace_id)
+    record = await runtime.connections.get(_connection_id(connection_id), caller.workspace_id)
     if record is None:
         raise ConnectionNotFound
     await revoke_connection(runtime, record)

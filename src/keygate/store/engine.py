@@ -35,15 +35,35 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+def create_private_file(path: Path) -> None:
+    """Create `path` (and any missing parent, mode 0700) with mode 0600 unless it exists.
+
+    The SQLite file holds encrypted credentials, hashed API keys and connection metadata: like
+    the key file, it is for Keygate's user alone. SQLite gives its `-wal` and `-shm` files the
+    database file's mode, so creating the database file first, privately, covers them too.
+    """
+    for directory in reversed([path.parent, *path.parent.parents]):
+        if not directory.exists():
+            directory.mkdir(mode=0o700, exist_ok=True)  # Path.mkdir(parents=…) ignores mode
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for a SQLite or PostgreSQL URL."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         if url.startswith("sqlite://") and "+aiosqlite" not in url:
             raise ConfigurationError("use a sqlite+aiosqlite:/// URL for SQLite")
-        path = url.split(":///", 1)[-1]
+        path = url.split(":///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                create_private_file(Path(path))
+            except OSError as exc:
+                raise ConfigurationError(f"cannot create the SQLite file {path}: {exc}") from exc
     elif url.startswith("postgresql"):
         if "+asyncpg" not in url:
             raise ConfigurationError("use a postgresql+asyncpg:// URL for PostgreSQL")
@@ -91,7 +111,8 @@ async def _sqlite_migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
     if path is None:
         yield
         return
-    handle = (path.parent / f"{path.name}.migrate.lock").open("a")
+    fd = os.open(path.parent / f"{path.name}.migrate.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    handle = os.fdopen(fd, "a")
     try:
         # flock blocks, so wait for it in a thread instead of stalling the event loop.
         await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
