@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from tests.support.databases import fresh_database
+from tests.support.harness import KeygateHarness, upstream_overrides
 from tests.support.processes import Deployment, Process
 from tests.support.raw_http import error_code, parse_response, read_until_closed, send_raw
 from tests.support.servers import ServerThread
@@ -223,3 +224,35 @@ def test_a_malformed_chunked_body_is_a_400_json_error(
         assert not seen.body_complete  # the upstream request was aborted
     time.sleep(0.2)
     assert "Traceback" not in served.process.output()
+
+
+def test_a_stalled_body_times_out_under_a_coroutine_receive_too(
+    tmp_path: Path, upstream: tuple[RecordingUpstream, ServerThread]
+) -> None:
+    """Under uvicorn `receive()` is a coroutine, not granian's cancellable future: the read's
+    task is cancelled instead, and the request still ends in a 408 — first read or mid-stream."""
+    harness = KeygateHarness(
+        tmp_path,
+        fresh_database(tmp_path, "kg_slow_uvicorn"),
+        apps=upstream_overrides(upstream[1].url),
+        body_idle_timeout=BODY_TIMEOUT,
+    )
+    try:
+        tenant = harness.tenant()
+        harness.import_connection(tenant, "constant-contact", {"access_token": "cc-uv"})
+        head = (
+            f"POST /constant-contact/v3/contacts HTTP/1.1\r\nHost: a\r\n"
+            f"Authorization: Bearer {tenant.key}\r\n"
+        ).encode()
+        first = send_raw(harness.port, head + b"Content-Length: 10\r\n\r\n")
+        mid = send_raw(harness.port, head + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        opened = time.monotonic()
+        for sock in (first, mid):
+            with sock:
+                data, _ = read_until_closed(sock, BODY_TIMEOUT + SLACK, since=opened)
+                _assert_error(data, 408, "request_timeout")
+        # The server still serves: nothing was left cancelled.
+        assert tenant.http.get("/constant-contact/v3/contacts").status_code == 200
+        tenant.close()
+    finally:
+        harness.stop()

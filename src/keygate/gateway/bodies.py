@@ -22,72 +22,57 @@ from typing import Any
 from keygate.errors import BodyTooLarge, KeygateError, MalformedBody, RequestTimeout
 
 Receive = Any
-Message = dict[str, Any]
 
 
 class BodyReader:
     """Awaits request body messages, each within `idle_timeout` seconds.
 
-    A timer per read (`asyncio.timeout`, `call_later`) cost 2 to 10 µs a read under uvloop, more
-    than the rest of a small POST's body handling; so a read only notes its task and deadline in
-    a dict, and one sweep — due every `idle_timeout / 4` seconds (at most 1 s) while any read
-    waits — cancels the reads past their deadline. A stalled read is thus ended between
-    `idle_timeout` and `idle_timeout` plus one sweep interval after it started.
+    A timer per read (`asyncio.timeout`, `call_later`) cost 2 to 10 µs a read under uvloop,
+    more than the rest of a small POST's body handling; so a read only notes what it awaits and
+    its deadline in a dict, and one sweep — due every `idle_timeout / 4` seconds (at most 1 s)
+    while any read waits — cancels the reads past their deadline. A stalled read is thus ended
+    between `idle_timeout` and `idle_timeout` plus one sweep interval after it started.
+
+    Under granian, `receive()` returns a future of granian's own, and cancelling it ends just
+    that await (the task is not cancelled). A server whose `receive()` is a coroutine (uvicorn,
+    in tests) has the awaiting task cancelled instead, and the cancellation taken back.
     """
 
     def __init__(self, idle_timeout: float) -> None:
         self.idle_timeout = idle_timeout
         self._interval = min(1.0, idle_timeout / 4)
-        self._waiting: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
+        self._waiting: dict[Any, float] = {}
+        """What each stalled-or-not read awaits (granian's future, or the task): its deadline."""
+        self._expired: set[Any] = set()
         self._sweep: asyncio.TimerHandle | None = None
 
     async def read(self, receive: Receive) -> tuple[bytes, bool]:
-        """The next body message's bytes and whether more follow (the gateway's read)."""
-        # `receive` below, inlined: this is the proxy's one await per small body.
-        task = asyncio.current_task()
-        if task is None:  # outside a task (never under an ASGI server): no limit
-            message = await receive()
+        """The next body message's bytes and whether more follow.
+
+        `RequestTimeout` when it waits past the idle limit; `MalformedBody` for a disconnect.
+        """
+        pending = receive()
+        key: Any = pending if hasattr(pending, "cancel") else asyncio.current_task()
+        if key is None:  # neither cancellable nor awaited in a task (no ASGI server): no limit
+            message = await pending
         else:
-            self._waiting[task] = monotonic() + self.idle_timeout
+            self._waiting[key] = monotonic() + self.idle_timeout
             if self._sweep is None:
                 self._arm()
             try:
-                message = await receive()
+                message = await pending
             except asyncio.CancelledError:
-                if task not in self._expired:
+                if key not in self._expired:
                     raise  # the server's cancellation (shutdown) goes on
-                raise self._timed_out(task) from None
+                self._expired.discard(key)
+                if key is not pending:
+                    key.uncancel()
+                raise RequestTimeout(self.timeout_message()) from None
             finally:
-                del self._waiting[task]
+                del self._waiting[key]
         if message["type"] == "http.disconnect":
             raise MalformedBody
         return message.get("body", b""), bool(message.get("more_body", False))
-
-    async def receive(self, receive: Receive) -> Message:
-        """`receive()`, ended with `RequestTimeout` if it waits past the idle limit."""
-        task = asyncio.current_task()
-        if task is None:
-            message: Message = await receive()
-            return message
-        self._waiting[task] = monotonic() + self.idle_timeout
-        if self._sweep is None:
-            self._arm()
-        try:
-            message = await receive()
-        except asyncio.CancelledError:
-            if task not in self._expired:
-                raise
-            raise self._timed_out(task) from None
-        finally:
-            del self._waiting[task]
-        return message
-
-    def _timed_out(self, task: asyncio.Task[Any]) -> RequestTimeout:
-        """The sweep cancelled this task's read: take the cancellation back, report a timeout."""
-        self._expired.discard(task)
-        task.uncancel()
-        return RequestTimeout(self.timeout_message())
 
     def timeout_message(self) -> str:
         """The error message for a stalled body."""
@@ -102,10 +87,10 @@ class BodyReader:
     def _cancel_late(self) -> None:
         self._sweep = None
         now = monotonic()
-        for task, deadline in list(self._waiting.items()):
-            if deadline <= now and task not in self._expired:
-                self._expired.add(task)
-                task.cancel()
+        for key, deadline in list(self._waiting.items()):
+            if deadline <= now and key not in self._expired:
+                self._expired.add(key)
+                key.cancel()
         if self._waiting:
             self._arm()
 
