@@ -103,7 +103,7 @@ def serve(
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
-    from keygate.log_format import logging_config
+    from keygate.log_format import configure_logging, logging_config
 
     if sandbox:
         from keygate.cli import sandbox_mode
@@ -112,6 +112,7 @@ def serve(
             sandbox_mode.sandbox_environment("127.0.0.1", sandbox_port, sandbox_port + 1)
         )
     settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)  # migrations log in it too
 
     async def _migrate() -> None:
         runtime = await Runtime.open(settings)
