@@ -131,7 +131,12 @@ def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["stderr"], "level": level.upper()},
         # granian's own loggers propagate to the root's handler; granian sets `_granian`'s level.
-        "loggers": {"_granian": {"level": level.upper()}, "granian.access": {"level": "INFO"}},
+        # Alembic's INFO records are its plugin set-up chatter on every start.
+        "loggers": {
+            "_granian": {"level": level.upper()},
+            "granian.access": {"level": "INFO"},
+            "alembic": {"level": "WARNING"},
+        },
     }
 
 
