@@ -33,6 +33,7 @@ from keygate.errors import (
     describe_validation,
     render_error,
 )
+from keygate.gateway.bodies import BodyReader
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
 from keygate.oauth.lifecycle import RefreshStep
@@ -148,6 +149,7 @@ class KeygateApp:
         self._clock = clock
         self.control = build_control_app()
         self.metrics = GatewayMetrics()
+        self._body = BodyReader(settings.body_idle_timeout)
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
 
@@ -201,25 +203,56 @@ class KeygateApp:
         return self.control(scope, receive, send)
 
     async def _control(self, scope: Scope, receive: Any, send: Any) -> None:
+        # The body is read here, whole (the limit is small), before FastAPI sees the request:
+        # FastAPI turns any error raised while it reads a body into a 400 "error parsing the
+        # body", which would hide a 413 or a 408.
+        try:
+            body = await self._control_body(scope, receive)
+        except KeygateError as error:
+            await _error_response(error)(scope, receive, send)
+            return
+        if body is None:
+            await self.control(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:  # after the body, FastAPI may wait for the disconnect
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.control(scope, replay, send)
+
+    async def _control_body(self, scope: Scope, receive: Any) -> bytes | None:
+        """The whole request body within the control-plane limits (None: the request has none).
+
+        413 over `KEYGATE_MAX_CONTROL_BODY`, 408 when it stalls, 400 when it is malformed or
+        ends early (granian reports both as a disconnect: see `keygate.gateway.bodies`).
+        """
         limit = self.settings.max_control_body
+        too_large = f"Control-plane request bodies are limited to {limit} bytes."
+        has_body = scope.get("http_version") == "2"
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                response = _error_response(
-                    BodyTooLarge(f"Control-plane request bodies are limited to {limit} bytes.")
-                )
-                await response(scope, receive, send)
-                return
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    raise BodyTooLarge(too_large)
+                has_body = True
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:  # HTTP/1.1 without either header has no body
+            return None
+        parts: list[bytes] = []
         received = 0
-
-        async def limited_receive() -> Any:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
+        while True:
+            chunk, more = await self._body.read(receive)
+            received += len(chunk)
             if received > limit:
-                raise BodyTooLarge(f"Control-plane request bodies are limited to {limit} bytes.")
-            return message
-
-        await self.control(scope, limited_receive, send)
+                raise BodyTooLarge(too_large)
+            parts.append(chunk)
+            if not more:
+                return b"".join(parts)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from keygate.app import KeygateApp, Scope, create_app
+from keygate.log_format import configure_logging
 from keygate.settings import Settings
-
-
-def configure_logging(settings: Settings) -> None:
-    """One plain line per record on stderr; secrets never reach a log call."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s",
-    )
 
 
 def app_from_environment() -> KeygateApp:
     """Build the app from KEYGATE_* variables (for any ASGI server's factory option)."""
     settings = Settings()
-    configure_logging(settings)
+    # One line per record on stderr, in KEYGATE_LOG_FORMAT; secrets never reach a log call.
+    configure_logging(settings.log_format, settings.log_level)
     return create_app(settings)
 
 

@@ -242,3 +242,26 @@ class StoreUnavailable(KeygateError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})
+
+
+class RequestTimeout(KeygateError):
+    """The request body stalled past the configured idle limit."""
+
+    code = "request_timeout"
+    status = 408
+
+    def __init__(self, message: str | None = None) -> None:
+        # The rest of the body may still arrive: the connection cannot carry another request.
+        super().__init__(message, headers={"Connection": "close"})
+
+
+class MalformedBody(BadRequest):
+    """The request body could not be read: bad chunked framing, or it ended early."""
+
+    default_message = (
+        "The request body could not be read: its chunked encoding is malformed, or the "
+        "connection ended before the body did."
+    )
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Connection": "close"})

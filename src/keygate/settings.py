@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,9 +64,23 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=0, ge=0)
     """Requests a key may make at once before the per-second rate applies (0: one second's)."""
 
+    header_read_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a connection has to send a request's headers, counted from when it opens or when
+    its previous response ends: silent, slow-header and idle keep-alive connections are closed
+    after it (granian's HTTP/1 header read timeout)."""
+    body_idle_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a request body may go without sending a byte before Keygate answers 408
+    `request_timeout` (an upstream request it was feeding is aborted)."""
+    max_concurrent_requests: int = Field(default=1024, ge=1)
+    """Requests each worker process handles at once (granian's backpressure); more wait for a
+    slot."""
+
     migrate_on_start: bool = True
     access_log: bool = True
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`text`: one plain line per record; `json`: one JSON object per line. Both for the access
+    log and for every logger (Keygate's and granian's)."""
 
     api_key: SecretStr | None = None
     """The caller key the CLI's `keygate call` uses (not needed by the server)."""
@@ -77,6 +91,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("apps", mode="before")
     @classmethod

@@ -237,10 +237,6 @@ _LOG_PROBES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #16 item 3: the access log writes the decoded path raw (fixed on another branch)",
-)
 def test_no_log_line_holds_a_raw_control_byte(served: Served) -> None:
     for target in _LOG_PROBES:
         head = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"

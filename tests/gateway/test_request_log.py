@@ -9,6 +9,7 @@ import re
 import time
 from typing import Any
 
+import orjson
 import pytest
 
 from keygate.gateway.metrics import GatewayMetrics
@@ -128,6 +129,37 @@ def test_timestamp_carries_the_milliseconds_of_the_request() -> None:
     assert stamp[19] == ","
     assert len(stamp) == 23
     assert at - 0.001 <= written <= at + 1.0
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_caller_fields_are_escaped_in_both_formats(json_lines: bool) -> None:
+    read_fd, write_fd = os.pipe()
+    log = RequestLog(GatewayMetrics(), fd=write_fd, json=json_lines)
+
+    async def two() -> None:
+        raw = b"/klaviyo/a%0ab/caf\xc3\xa9"  # a raw path: percent-encoded, and raw bytes
+        _queue(log, time.perf_counter(), 0.001, "GET", "klaviyo", raw, 200, "c", b"r-1")
+        decoded = "/klaviyo/a\nb c\x1b"  # a server without raw_path: the decoded path
+        _queue(log, time.perf_counter(), 0.001, "M\x00", "klaviyo", decoded, 400, "", b"r-2")
+        log.flush()
+
+    try:
+        asyncio.run(two())
+        lines = os.read(read_fd, 8192).decode().splitlines()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert len(lines) == 2
+    if json_lines:
+        first, second = (orjson.loads(line) for line in lines)
+        assert first["logger"] == "keygate.access"
+        assert (first["method"], first["path"]) == ("GET", "/klaviyo/a%0ab/caf\\xc3\\xa9")
+        assert (first["status"], first["connection"], first["request_id"]) == (200, "c", "r-1")
+        assert (second["method"], second["path"]) == ("M\\x00", "/klaviyo/a\\nb\\x20c\\x1b")
+        assert second["connection"] is None
+    else:
+        assert " GET klaviyo /klaviyo/a%0ab/caf\\xc3\\xa9 200 " in lines[0]
+        assert " M\\x00 klaviyo /klaviyo/a\\nb\\x20c\\x1b 400 " in lines[1]
 
 
 def test_batches_are_counted_into_the_metrics_and_render_counts_the_queue() -> None:

@@ -19,7 +19,7 @@ from keygate.runtime import Runtime
 from keygate.settings import Settings
 from keygate.store.schema import utcnow
 from tests.support.sandboxes import Sandbox, sandbox_env
-from tests.support.servers import free_port
+from tests.support.servers import ServerThread, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,8 @@ class Deployment:
 
     data_dir: Path
     database_url: str
-    sandbox: Sandbox
+    sandbox: Sandbox | ServerThread
+    """The app's upstream: a provider sandbox, or any server (the recording upstream)."""
     app: str
     encryption_key: str = field(default_factory=generate_key)
     port: int = field(default_factory=free_port)
@@ -105,10 +106,11 @@ class Deployment:
         process.stop()
         raise RuntimeError(f"Keygate did not start:\n{process.output()}")
 
-    def serve(self, workers: int = 1) -> Process:
+    def serve(self, workers: int = 1, extra_env: dict[str, str] | None = None) -> Process:
         """`keygate serve` with granian."""
         keygate = str(Path(sys.executable).with_name("keygate"))
-        return self.start([keygate, "serve", "--workers", str(workers), "--port", str(self.port)])
+        argv = [keygate, "serve", "--workers", str(workers), "--port", str(self.port)]
+        return self.start(argv, extra_env)
 
     def crashable(self, crash_at: str) -> Process:
         """A single uvicorn process that SIGKILLs itself at a refresh step."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import orjson
 
@@ -18,6 +19,11 @@ def raw_request(
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
+    return parse_response(data)
+
+
+def parse_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one raw HTTP/1.1 response."""
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parsed = {}
@@ -30,3 +36,36 @@ def raw_request(
 def error_code(body: bytes) -> str:
     """The `error.code` of a Keygate error body."""
     return str(orjson.loads(body)["error"]["code"])
+
+
+def send_raw(port: int, data: bytes) -> socket.socket:
+    """A connection that has sent exactly `data` (maybe nothing, or half a request) and is kept
+    open: the slow or broken client."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if data:
+        sock.sendall(data)
+    return sock
+
+
+def read_until_closed(
+    sock: socket.socket, timeout: float, since: float | None = None
+) -> tuple[bytes, float | None]:
+    """What the server sends until it closes the connection, and how many seconds after
+    `since` (a `time.monotonic()` reading; default now) it closed it — None: still open
+    `timeout` seconds after `since`."""
+    started = time.monotonic() if since is None else since
+    data = b""
+    while True:
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            return data, None
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return data, None
+        except ConnectionResetError:
+            return data, time.monotonic() - started
+        if not chunk:
+            return data, time.monotonic() - started
+        data += chunk

@@ -21,6 +21,8 @@ class Seen:
     headers: list[tuple[str, str]]
     body_bytes: int = 0
     body_chunks: int = 0
+    body_complete: bool = False
+    """The body ended as declared (not cut short by the sender going away)."""
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive)."""
@@ -60,6 +62,7 @@ class RecordingUpstream:
             record.body_bytes += len(chunk)
             record.body_chunks += 1 if chunk else 0
             if not message.get("more_body"):
+                record.body_complete = message["type"] == "http.request"
                 break
         path: str = scope["path"]
         if path.startswith("/status/"):

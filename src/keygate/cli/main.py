@@ -100,11 +100,14 @@ def serve(
 ) -> None:
     """Serve every surface (control plane, connect pages, gateway) with granian."""
     from granian import Granian
-    from granian.constants import Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
 
     from keygate.cli import sandbox_mode
+    from keygate.log_format import configure_logging, logging_config
 
     settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)  # migrations log in it too
 
     async def _migrate() -> str | None:
         runtime = await Runtime.open(settings)
@@ -139,7 +142,16 @@ def serve(
         workers=workers or settings.workers,
         loop=Loops.uvloop,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_dictconfig=logging_config(settings.log_format, settings.log_level),
         backlog=2048,
+        backpressure=settings.max_concurrent_requests,
+        # HTTP/1.1 only: in granian's "auto" mode a connection is first sniffed for the HTTP/2
+        # preface with no timeout, so one that never sends a byte is never closed; hyper's
+        # HTTP/1 header timer starts at accept and again after each response.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.header_read_timeout * 1000))
+        ),
     )
     server.serve()
 

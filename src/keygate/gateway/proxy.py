@@ -34,7 +34,7 @@ from keygate.errors import (
     UpstreamUnreachable,
     render_error,
 )
-from keygate.gateway.bodies import ClientDisconnected, StreamedBody, read_first
+from keygate.gateway.bodies import BodyReader, StreamedBody
 from keygate.gateway.headers import (
     downstream_response_headers,
     read_caller_headers,
@@ -99,7 +99,10 @@ class Gateway:
         limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._limiter = limiter if limiter.enabled else None
         self._max_body = settings.max_request_body
-        self._log = RequestLog(metrics, lines=settings.access_log)
+        self._body = BodyReader(settings.body_idle_timeout)
+        self._log = RequestLog(
+            metrics, lines=settings.access_log, json=settings.log_format == "json"
+        )
         self._pending = self._log.entries
         self._batch = self._log.max_lines
         # Request ids: 32 hex characters, a random per-process prefix and a counter — unique
@@ -169,9 +172,9 @@ class Gateway:
             first = b""
             # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: no receive().
             if declared is not None or chunked or scope.get("http_version") == "2":
-                first, more = await read_first(receive)
+                first, more = await self._body.read(receive)
                 if more:
-                    streamed = StreamedBody(first, receive, self._max_body)
+                    streamed = StreamedBody(first, receive, self._max_body, self._body)
             may_replay = injection.refreshable  # a 401 gets one refresh and one replay
             if exact:
                 refuse_control_bytes(forward)
@@ -240,8 +243,6 @@ class Gateway:
             failure = self._upstream_failure(exc, streamed)
             status = failure.status
             await self._send_error(send, failure, request_id, connection_id)
-        except ClientDisconnected:
-            status = 499
         except upstream_errors.PyreqwestError as exc:
             # The client's messages quote the upstream URL, which may carry an injected query
             # secret: log the kind of failure only.
@@ -269,7 +270,7 @@ class Gateway:
                     time.perf_counter() - started,
                     scope["method"],
                     app_name,
-                    scope["path"],
+                    scope.get("raw_path") or scope["path"],  # as sent: `%0a` stays `%0a`
                     status,
                     connection_id,
                     request_id,
@@ -362,10 +363,10 @@ class Gateway:
         self, exc: upstream_errors.RequestError, streamed: StreamedBody | None
     ) -> KeygateError:
         """The upstream client's failure, as the gateway reports it."""
+        if streamed is not None and streamed.failure is not None:
+            return streamed.failure  # the caller's body ended the exchange (too large, stalled)
         if isinstance(exc, upstream_errors.RequestTimeoutError):
             return UpstreamTimeout()
-        if streamed is not None and streamed.too_large:
-            return BodyTooLarge(StreamedBody.limit_message(self._max_body))
         return UpstreamUnreachable()
 
     def _refresh_later(self, connection_id: str, seen_version: int) -> None:

@@ -6,7 +6,13 @@ syscall per request), and one `write` per event-loop turn was still about one `w
 request under load (strace: a request usually finishes alone in its turn). So the hot path only
 appends a tuple; at most every `interval` seconds, or as soon as `max_lines` are waiting, and on
 close, the batch is counted into the metrics and its access lines (`time LEVEL pid=…
-keygate.access …`, the log format) are built, joined and written to stderr in one go.
+keygate.access …`, the text log format, or one JSON object each: `keygate.log_format`) are
+built, joined and written to stderr in one go.
+
+The path logged is the request target's path as sent (`raw_path`: still percent-encoded, so
+`%0a` stays three printable characters); it and the method are the fields a caller controls,
+and they go through `escape_field` — a check of a few C-level string tests per line, and the
+escape only for a line that has a byte outside printable ASCII.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from math import floor
 from operator import itemgetter
 
 from keygate.gateway.metrics import GatewayMetrics
+from keygate.log_format import escape_field, json_line, utc_timestamp
 
-Entry = tuple[float, float, str, str, str, int, str, bytes]
-"""(perf_counter at start, seconds, method, app, path, status, connection id, request id)."""
+Entry = tuple[float, float, str, str, bytes | str, int, str, bytes]
+"""(perf_counter at start, seconds, method, app, path, status, connection id, request id); the
+path is the raw path as sent (bytes), or the decoded one from a server without `raw_path`."""
 
 _SECONDS = itemgetter(1)
 _APP = itemgetter(3)
@@ -39,6 +47,7 @@ class RequestLog:
         metrics: GatewayMetrics,
         *,
         lines: bool = True,
+        json: bool = False,
         fd: int = 2,
         interval: float = 0.05,
         max_lines: int = 512,
@@ -48,6 +57,7 @@ class RequestLog:
         calls `appended()` when the queue holds 1 or `max_lines` entries."""
         self._metrics = metrics
         self._lines = lines
+        self._json = json
         self._fd = fd
         self._interval = interval
         self.max_lines = max_lines
@@ -78,9 +88,18 @@ class RequestLog:
             list(map(_APP, entries)), list(map(_STATUS, entries)), list(map(_SECONDS, entries))
         )
         if self._lines:
-            self._write(entries)
+            self._write(self._json_lines(entries) if self._json else self._text_lines(entries))
 
-    def _write(self, entries: list[Entry]) -> None:
+    def _write(self, lines: list[str]) -> None:
+        data = "".join(lines).encode("utf-8", "replace")
+        try:
+            while data:
+                written = os.write(self._fd, data)
+                data = data[written:]
+        except OSError:  # stderr closed or full: losing access lines beats failing requests
+            pass
+
+    def _text_lines(self, entries: list[Entry]) -> list[str]:
         # Lines are built here, once per batch, not on the request path, with as little
         # arithmetic and number formatting per line as the format allows: the wall-clock
         # millisecond of each request's end comes from its perf_counter reading and one offset
@@ -92,7 +111,13 @@ class RequestLog:
         millis = _MILLIS
         lines: list[str] = []
         append = lines.append
-        for started, seconds, method, app, path, status, connection_id, request_id in entries:
+        for started, seconds, method, app, raw, status, connection_id, request_id in entries:
+            path = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+            # The fields a caller controls; escape_field's own test, inlined for the path.
+            if not (path.isascii() and path.isprintable()) or " " in path or "\\" in path:
+                path = escape_field(path)
+            if not (method.isascii() and method.isalpha()):
+                method = escape_field(method)
             at_ms = floor(offset_ms + (started + seconds) * 1000)
             second = at_ms // 1000
             if second != self._second:
@@ -106,10 +131,26 @@ class RequestLog:
                 f"{numbers[tenths - whole * 10]}ms conn={connection_id or '-'} "
                 f"id={request_id.decode()}\n"
             )
-        data = "".join(lines).encode("utf-8", "replace")
-        try:
-            while data:
-                written = os.write(self._fd, data)
-                data = data[written:]
-        except OSError:  # stderr closed or full: losing access lines beats failing requests
-            pass
+        return lines
+
+    def _json_lines(self, entries: list[Entry]) -> list[str]:
+        offset = time.time() - time.perf_counter()
+        pid = os.getpid()
+        lines = []
+        for started, seconds, method, app, raw, status, connection_id, request_id in entries:
+            path = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+            entry = {
+                "time": utc_timestamp(offset + started + seconds),
+                "level": "INFO",
+                "pid": pid,
+                "logger": "keygate.access",
+                "method": escape_field(method),
+                "app": app,
+                "path": escape_field(path),
+                "status": status,
+                "duration_ms": round(seconds * 1000, 1),
+                "connection": connection_id or None,
+                "request_id": request_id.decode(),
+            }
+            lines.append(json_line(entry) + "\n")
+        return lines
