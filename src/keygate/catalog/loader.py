@@ -15,6 +15,10 @@ from keygate.secret import Secret
 
 BUILTIN_DIR = Path(__file__).parent / "apps"
 
+# First path segments that are Keygate's own surfaces, so never app names: those mounted today
+# and those the contract reserves for surfaces to come (`tests/test_reserved_names.py` checks
+# both against the routes and the contract). Kept here, low in the tree, because the catalog
+# loader refuses such names and must not import the web app to learn them.
 RESERVED_NAMES = frozenset(
     {
         "connections",
@@ -30,6 +34,10 @@ RESERVED_NAMES = frozenset(
         "static",
         "favicon.ico",
         "robots.txt",
+        "mcp",
+        "logs",
+        "events",
+        "webhooks",
     }
 )
 
