@@ -186,12 +186,12 @@ class KeygateApp:
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     upstream: Client | None = None,
     on_refresh_step: RefreshStep | None = None,
 ) -> KeygateApp:
-    """The Keygate ASGI app for these settings (read from the environment if not given).
+    """The Keygate ASGI app for these settings (`keygate.asgi` reads them from the environment).
 
     `upstream` replaces the pooled upstream client; `on_refresh_step` observes token refreshes.
     """
-    return KeygateApp(settings or Settings(), upstream, on_refresh_step)
+    return KeygateApp(settings, upstream, on_refresh_step)

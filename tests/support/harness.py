@@ -17,9 +17,10 @@ from pyreqwest.response import Response
 from sqlalchemy import event
 
 from keygate.app import KeygateApp, create_app
+from keygate.catalog.loader import AppOverrides
 from keygate.crypto import generate_key
 from keygate.runtime import Runtime, build_upstream_client
-from keygate.settings import AppOverride, Settings
+from keygate.settings import Settings
 from keygate.store.records import ConnectionRecord
 from keygate.store.schema import utcnow
 from tests.support.servers import ServerThread, free_port
@@ -153,9 +154,9 @@ class KeygateHarness:
         self.server.stop()
 
 
-def upstream_overrides(url: str) -> dict[str, AppOverride]:
+def upstream_overrides(url: str) -> dict[str, AppOverrides]:
     """Point both seed apps at one test upstream."""
     return {
-        "klaviyo": AppOverride(base_url=url),
-        "constant-contact": AppOverride(base_url=url),
+        "klaviyo": AppOverrides(base_url=url),
+        "constant-contact": AppOverrides(base_url=url),
     }

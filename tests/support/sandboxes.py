@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
+from keygate.catalog.loader import AppOverrides
 from keygate.sandbox import SandboxConfig, create_constant_contact_app, create_klaviyo_app
-from keygate.settings import AppOverride
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread, free_port
 
@@ -57,10 +57,10 @@ def start_sandbox(provider: str, redirect_uri: str, **config: Any) -> Sandbox:
     return Sandbox(app, ServerThread(app, lifespan="off").start())
 
 
-def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
+def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverrides]:
     """Point the seed apps' API and OAuth URLs at the sandboxes, with the registered client."""
     return {
-        "klaviyo": AppOverride(
+        "klaviyo": AppOverrides(
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
             base_url=klaviyo.url,
@@ -68,7 +68,7 @@ def sandbox_overrides(klaviyo: Sandbox, cc: Sandbox) -> dict[str, AppOverride]:
             token_url=f"{klaviyo.url}/oauth/token",
             revoke_url=f"{klaviyo.url}/oauth/revoke",
         ),
-        "constant-contact": AppOverride(
+        "constant-contact": AppOverrides(
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
             base_url=cc.url,
