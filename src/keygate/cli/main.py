@@ -108,7 +108,9 @@ def serve(
         os.environ.update(
             sandbox_mode.sandbox_environment("127.0.0.1", sandbox_port, sandbox_port + 1)
         )
-    settings = load_settings()
+    # Options win over KEYGATE_HOST/KEYGATE_PORT/KEYGATE_WORKERS, so the public URL follows them.
+    given = {"host": host, "port": port, "workers": workers}
+    settings = load_settings(**{k: v for k, v in given.items() if v is not None})
 
     async def _migrate() -> None:
         runtime = await Runtime.open(settings)
@@ -125,15 +127,23 @@ def serve(
         typer.echo(
             sandbox_mode.tour(settings.public_url, "127.0.0.1", sandbox_port, sandbox_port + 1)
         )
-    # Workers read the same environment; the schema is current, so they skip migrating.
+    if settings.public_url_given and settings.public_url != settings.served_url:
+        typer.echo(
+            f"Serving on {settings.served_url}; connect links and the OAuth redirect_uri use "
+            f"KEYGATE_PUBLIC_URL={settings.public_url}."
+        )
+    # Workers read the same environment: the address served (so their public URL agrees), and a
+    # current schema, so they skip migrating.
+    os.environ["KEYGATE_HOST"] = settings.host
+    os.environ["KEYGATE_PORT"] = str(settings.port)
     os.environ["KEYGATE_MIGRATE_ON_START"] = "false"
     server = Granian(
         "keygate.asgi:granian_target",
         factory=True,
-        address=host or settings.host,
-        port=port if port is not None else settings.port,
+        address=settings.host,
+        port=settings.port,
         interface=Interfaces.ASGI,
-        workers=workers or settings.workers,
+        workers=settings.workers,
         loop=Loops.uvloop,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         backlog=2048,
