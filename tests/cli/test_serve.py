@@ -264,6 +264,8 @@ def test_serve_says_when_the_public_url_differs(installed: tuple[Cli, str]) -> N
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
     assert first.strip() == (
         f"Serving on http://127.0.0.1:{port}; connect links and the OAuth redirect_uri use "
         "KEYGATE_PUBLIC_URL=https://keygate.example.com."
