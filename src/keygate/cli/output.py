@@ -48,7 +48,7 @@ def emit_table(
         else:
             table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(escape(plain(v)) for v in row))
+        table.add_row(*("" if v is None else escape(plain(v)) for v in row))
     # Made per call, so the width follows COLUMNS and the terminal of this run.
     Console().print(table)
 
