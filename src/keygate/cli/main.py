@@ -89,8 +89,8 @@ def init(
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.", min=0, max=65535)] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.", min=1, max=64)] = None,
     sandbox: Annotated[
         bool, typer.Option(help="Also run the provider sandboxes and wire both apps to them.")
     ] = False,
