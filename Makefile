@@ -1,6 +1,9 @@
-# Keygate: `make run` serves on 127.0.0.1:8080 (SQLite) wired to the provider sandboxes;
-# `make serve` serves against the real providers; `make test` runs the whole suite.
+# Keygate: `make run` serves on 127.0.0.1:8080 (SQLite) wired to the provider sandboxes on :9010
+# and :9011; `make serve` serves against the real providers; `make test` runs the whole suite.
+# `make run PORT=18020 SANDBOX_PORT=19010` moves the ports (the sandboxes use SANDBOX_PORT and +1).
 PYTHON ?= python3
+PORT ?= $(or $(KEYGATE_PORT),8080)
+SANDBOX_PORT ?= 9010
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
@@ -16,13 +19,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# KEYGATE_PORT, not --port: the public URL, and a `keygate call` given the same variable, follow it.
 run: install
 	$(BIN)/keygate init
-	$(BIN)/keygate serve --sandbox
+	KEYGATE_PORT=$(PORT) $(BIN)/keygate serve --sandbox --sandbox-port $(SANDBOX_PORT)
 
 serve: install
 	$(BIN)/keygate init
-	$(BIN)/keygate serve
+	KEYGATE_PORT=$(PORT) $(BIN)/keygate serve
 
 test: install
 	scripts/system-deps.sh test

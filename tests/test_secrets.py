@@ -21,7 +21,7 @@ from keygate.catalog.loader import AppOverrides
 from keygate.crypto import generate_key
 from keygate.oauth.protocol import parse_token_response
 from keygate.secret import Secret
-from keygate.settings import AppOverride, Settings
+from keygate.settings import Settings
 from tests.support.databases import fresh_database
 from tests.support.harness import KeygateHarness, Tenant, upstream_overrides
 from tests.support.servers import ServerThread
@@ -137,7 +137,7 @@ def test_secrets_stay_out_of_logs_errors_reprs_and_the_database(
     settings = Settings(
         encryption_key=SecretStr(ACCESS),
         api_key=SecretStr(tenant.key),
-        apps={"klaviyo": AppOverride(client_secret=SecretStr(CLIENT_SECRET))},
+        apps={"klaviyo": AppOverrides(client_secret=Secret(CLIENT_SECRET))},
     )
     assert settings.apps["klaviyo"].client_secret is not None
     objects: list[Any] = [

@@ -272,14 +272,14 @@ class KeygateApp:
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     upstream: Client | None = None,
     on_refresh_step: RefreshStep | None = None,
     clock: Clock = system_clock,
 ) -> KeygateApp:
-    """The Keygate ASGI app for these settings (read from the environment if not given).
+    """The Keygate ASGI app for these settings (`keygate.asgi` reads them from the environment).
 
     `upstream` replaces the pooled upstream client; `on_refresh_step` observes token refreshes;
     `clock` is the time source token refreshes go by (tests pass one they can advance).
     """
-    return KeygateApp(settings or Settings(), upstream, on_refresh_step, clock)
+    return KeygateApp(settings, upstream, on_refresh_step, clock)

@@ -16,7 +16,6 @@ from keygate.clock import Clock, system_clock
 from keygate.crypto import Cipher, load_master_key
 from keygate.errors import StoreUnavailable
 from keygate.gateway.exact import ExactClient
-from keygate.secret import Secret
 from keygate.settings import Settings
 from keygate.store.apps import AppConfigRepository
 from keygate.store.cache import StateCache
@@ -27,25 +26,6 @@ from keygate.store.keys import KeyRepository
 from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate")
-
-
-def env_overrides(settings: Settings) -> dict[str, AppOverrides]:
-    """Per-app overrides given as KEYGATE_APPS__<APP>__<FIELD> variables."""
-    result = {}
-    for app, given in settings.apps.items():
-        result[app] = AppOverrides(
-            client_id=given.client_id,
-            client_secret=Secret(given.client_secret.get_secret_value())
-            if given.client_secret
-            else None,
-            base_url=given.base_url,
-            authorize_url=given.authorize_url,
-            token_url=given.token_url,
-            revoke_url=given.revoke_url,
-            device_authorization_url=given.device_authorization_url,
-            scopes=tuple(given.scopes) if given.scopes is not None else None,
-        )
-    return result
 
 
 def build_upstream_client(settings: Settings, middleware: Middleware | None = None) -> Client:
@@ -147,7 +127,7 @@ class Runtime:
         stored = await self.app_configs.all()
         self.cache.epoch = epoch
         self.cache.clear()
-        from_env = env_overrides(self.settings)
+        from_env = self.settings.apps
         self.apps = {
             name: configure_app(
                 spec,

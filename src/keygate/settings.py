@@ -6,25 +6,13 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from keygate.catalog.loader import AppOverrides
+
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-class AppOverride(BaseModel):
-    """Operator settings for one app given through the environment (they win over the store)."""
-
-    model_config = {"extra": "forbid"}
-
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    base_url: str | None = None
-    authorize_url: str | None = None
-    token_url: str | None = None
-    revoke_url: str | None = None
-    device_authorization_url: str | None = None
-    scopes: list[str] | None = None
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - a mapping
 
 
 class Settings(BaseSettings):
@@ -36,7 +24,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".keygate")
     database_url: str | None = None
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = ""
+    """The origin browsers and callers use; unset, it is `served_url` (the host and port served)."""
     encryption_key: SecretStr | None = None
 
     host: str = "127.0.0.1"
@@ -44,7 +33,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
 
     catalog_dir: Path | None = None
-    apps: dict[str, AppOverride] = Field(default_factory=dict)
+    apps: dict[str, AppOverrides] = Field(default_factory=dict)
 
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     upstream_read_timeout: float = Field(default=120.0, gt=0)
@@ -82,12 +71,16 @@ class Settings(BaseSettings):
     """`text`: one plain line per record; `json`: one JSON object per line. Both for the access
     log and for every logger (Keygate's and granian's)."""
 
+    _public_url_given: bool = PrivateAttr(default=False)
+
     api_key: SecretStr | None = None
     """The caller key the CLI's `keygate call` uses (not needed by the server)."""
 
     @field_validator("public_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
+        if not value:
+            return value  # unset (or set empty): it follows the served address
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
@@ -96,6 +89,27 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case_format(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _public_url_follows_the_served_address(self) -> Settings:
+        self._public_url_given = bool(self.public_url)
+        if not self.public_url:
+            self.public_url = self.served_url
+        return self
+
+    @property
+    def public_url_given(self) -> bool:
+        """Whether KEYGATE_PUBLIC_URL (or the caller) chose the public URL."""
+        return self._public_url_given
+
+    @property
+    def served_url(self) -> str:
+        """Where `keygate serve` listens, as a URL a local client can open."""
+        # A wildcard bind accepts loopback connections; a browser cannot open 0.0.0.0.
+        host = _LOOPBACK.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @field_validator("apps", mode="before")
     @classmethod

@@ -12,8 +12,11 @@ SECRET = "cs-cli-client-secret-7f3a91"
 
 def test_list_and_show(installed: tuple[Cli, str]) -> None:
     cli, _ = installed
-    listed, shown, unknown = cli.parallel(
-        ("apps", "list", "--json"), ("apps", "show", "constant-contact"), ("apps", "show", "nope")
+    # The console script once (the smoke test of the group), the rest in-process.
+    listed = cli.spawn("apps", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    shown, unknown, table = cli.parallel(
+        ("apps", "show", "constant-contact"), ("apps", "show", "nope"), ("apps", "list")
     )
     apps = {a["app"]: a for a in orjson.loads(listed.stdout)["apps"]}
     assert {"klaviyo", "constant-contact"} <= set(apps)
@@ -21,6 +24,25 @@ def test_list_and_show(installed: tuple[Cli, str]) -> None:
     assert apps["klaviyo"]["default_headers"] == {"revision": "2026-01-15"}
     assert "display_name: Constant Contact" in shown.stdout
     assert "unknown app 'nope'" in assert_one_line_error(unknown)
+    # Names and base URLs are whole in the table, at 80 columns.
+    assert "constant-contact" in table.stdout
+    assert "https://api.cc.email" in table.stdout
+
+
+def test_show_prints_plain_values_not_python_reprs(installed: tuple[Cli, str]) -> None:
+    cli, _ = installed
+    klaviyo, cc = (cli.ok("apps", "show", app) for app in ("klaviyo", "constant-contact"))
+    assert "methods: OAUTH2, API_KEY\n" in klaviyo
+    # Nested mappings are indented beneath their name.
+    assert "default_headers:\n  revision: 2026-01-15\n" in klaviyo
+    assert "\noauth:\n  authorize_url: https://" in klaviyo
+    assert "  client_secret_set: no\n" in klaviyo
+    # A missing value reads <none> (Constant Contact has no revoke endpoint).
+    assert "  revoke_url: <none>\n" in cc
+    assert "default_headers: <none>\n" in cc
+    for shown in (klaviyo, cc):
+        for python in ("None", "True", "False", "{'", "['", "('"):
+            assert python not in shown
 
 
 def test_configure_stores_the_secret_encrypted_and_refuses_bad_urls(

@@ -39,15 +39,18 @@ def test_import_show_list_create_delete(installed: tuple[Cli, str]) -> None:
     assert ACCESS.encode() not in stored
     assert REFRESH.encode() not in stored
 
-    shown, table, created = cli.parallel(
-        ("connections", "show", conn_id),
+    # The console script once (the smoke test of the group), the rest in-process.
+    shown = cli.spawn("connections", "show", conn_id)
+    table, created = cli.parallel(
         ("connections", "list"),
         ("connections", "create", "klaviyo", "--method", "API_KEY", "--json"),
     )
-    assert f"connection_id: {conn_id}" in shown.stdout
-    assert "status: ACTIVE" in shown.stdout
-    assert conn_id in table.stdout
-    assert "constant-contact" in table.stdout
+    assert f"connection_id: {conn_id}\n" in shown.stdout
+    assert "status: ACTIVE\n" in shown.stdout
+    assert "metadata: <none>\n" in shown.stdout  # plain values, not Python reprs ({}, None)
+    assert "{}" not in shown.stdout
+    assert conn_id in table.stdout  # whole, at 80 columns, so a person can copy it
+    assert "constant" in table.stdout  # the app column may wrap at 80 columns; ids never do
     pending = orjson.loads(created.stdout)["connection"]
     assert pending["status"] == "PENDING"
     assert pending["method"] == "API_KEY"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from keygate.crypto import hash_api_key
 from tests.cli.conftest import Cli, assert_one_line_error
 
@@ -22,7 +24,9 @@ def test_create_list_revoke(installed: tuple[Cli, str]) -> None:
     assert key.encode() not in stored
     assert first.encode() not in stored
 
-    table, unknown = cli.parallel(("keys", "list"), ("keys", "revoke", "kg_nope"))
+    table, unknown = cli.parallel(
+        ("keys", "list", "--workspace", "team-b"), ("keys", "revoke", "kg_nope")
+    )
     assert created["prefix"] in table.stdout
     assert "team-b" in table.stdout
     assert key not in table.stdout
@@ -37,3 +41,22 @@ def test_create_list_revoke(installed: tuple[Cli, str]) -> None:
     assert [k["prefix"] for k in listed] == [created["prefix"]]
     assert listed[0]["revoked_at"] is not None
     assert key not in str(listed)
+
+
+def test_list_without_workspace_lists_the_first_workspace_only(installed: tuple[Cli, str]) -> None:
+    """As every operator command: no --workspace means the first workspace, not all of them."""
+    cli, first = installed
+    other = cli.json("keys", "create", "--workspace", "team-c")["prefix"]
+    # The console script once (the smoke test of the group), the rest in-process.
+    listed = cli.spawn("keys", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    keys = orjson.loads(listed.stdout)["keys"]
+    assert {k["workspace"] for k in keys} == {"default"}
+    assert first[:11] in {k["prefix"] for k in keys}
+    table = cli.ok("keys", "list")
+    assert first[:11] in table
+    assert other not in table
+    assert "team-c" not in table
+    assert [k["prefix"] for k in cli.json("keys", "list", "--workspace", "team-c")["keys"]] == [
+        other
+    ]

@@ -1,9 +1,14 @@
-"""`keygate serve` (granian, two workers) and `keygate call` through it, run by an operator."""
+"""`keygate serve` (granian, two workers) and `keygate call` through it, run by an operator.
+
+`serve` runs as a subprocess (it serves until stopped); `call` runs in-process but for one
+subprocess smoke test.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ class Served:
     connection_id: str
     process: subprocess.Popen[bytes]
     stderr_path: Path
+    stdout_path: Path
 
     def call(self, *args: str) -> list[str]:
         """The argv of a `keygate call` against this server."""
@@ -39,6 +45,10 @@ class Served:
     def stderr(self) -> str:
         """What the server wrote to stderr so far."""
         return self.stderr_path.read_text(errors="replace")
+
+    def stdout(self) -> str:
+        """What the server wrote to stdout so far."""
+        return self.stdout_path.read_text(errors="replace")
 
 
 def _children(pid: int) -> list[int]:
@@ -60,7 +70,11 @@ def served(
     upstream: tuple[RecordingUpstream, ServerThread],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
-    """`keygate serve --workers 2` with both seed apps pointed at the recording upstream."""
+    """`keygate serve --port P --workers 2`, both seed apps pointed at the recording upstream.
+
+    No KEYGATE_PUBLIC_URL: the public URL follows the port served. The CLI commands of the
+    tests get KEYGATE_PORT=P, the documented way to tell them where the server is.
+    """
     cli, key = installed
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -68,7 +82,7 @@ def served(
         {
             "KEYGATE_APPS__KLAVIYO__BASE_URL": upstream[1].url,
             "KEYGATE_APPS__CONSTANT_CONTACT__BASE_URL": upstream[1].url,
-            "KEYGATE_PUBLIC_URL": url,
+            "KEYGATE_APPS__CONSTANT_CONTACT__CLIENT_ID": "cc-client-serve",
             "KEYGATE_API_KEY": key,
         }
     )
@@ -81,14 +95,16 @@ def served(
         "--refresh-token",
         REFRESH,
     )["connection"]["connection_id"]
-    stderr_path = tmp_path_factory.mktemp("serve") / "stderr.log"
-    with stderr_path.open("wb") as stderr:
+    logs = tmp_path_factory.mktemp("serve")
+    stderr_path, stdout_path = logs / "stderr.log", logs / "stdout.log"
+    with stderr_path.open("wb") as stderr, stdout_path.open("wb") as stdout:
         process = subprocess.Popen(
             [str(KEYGATE), "serve", "--port", str(port), "--workers", "2"],
             env=cli.env,
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=stderr,
         )
+    cli.env["KEYGATE_PORT"] = str(port)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -100,7 +116,7 @@ def served(
                 pass
             assert time.monotonic() < deadline, "keygate serve did not answer /healthz in 60 s"
             time.sleep(0.2)
-        yield Served(cli, key, url, connection_id, process, stderr_path)
+        yield Served(cli, key, url, connection_id, process, stderr_path, stdout_path)
     finally:
         process.terminate()
         try:
@@ -117,8 +133,9 @@ def test_serve_runs_two_workers_and_call_goes_through_the_gateway(
     recording.clear()
     assert len(_children(served.process.pid)) >= 2  # granian's two worker processes
     cli = served.cli
-    get, post, unknown, no_key = cli.parallel(
-        ("call", "constant-contact", "GET", "/v3/contacts?limit=5&status=all"),
+    # One subprocess smoke test of the console script; the rest run in-process.
+    get = cli.spawn("call", "constant-contact", "GET", "/v3/contacts?limit=5&status=all")
+    post, unknown, no_key = cli.parallel(
         (
             "call",
             "constant-contact",
@@ -168,12 +185,22 @@ def test_serve_runs_two_workers_and_call_goes_through_the_gateway(
 
 
 def test_call_errors_are_one_line(served: Served) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
     unreachable, bad_header = served.cli.parallel(
-        ("call", "klaviyo", "GET", "/api/profiles", "--url", f"http://127.0.0.1:{free_port()}"),
+        ("call", "klaviyo", "GET", "/api/profiles", "--url", nowhere),
         ("call", "klaviyo", "GET", "/api/profiles", "--header", "no colon"),
     )
-    assert "could not reach Keygate" in assert_one_line_error(unreachable)
+    assert f"could not reach Keygate at {nowhere}" in assert_one_line_error(unreachable)
     assert "--header" in assert_one_line_error(bad_header)
+    # Without --url the CLI looks where the server listens, and says how to point it elsewhere.
+    port = str(free_port())
+    elsewhere = served.cli.run(
+        "call", "klaviyo", "GET", "/api/profiles", env={"KEYGATE_PORT": port}
+    )
+    line = assert_one_line_error(elsewhere)
+    assert f"could not reach Keygate at http://127.0.0.1:{port}" in line
+    assert "KEYGATE_PORT" in line
+    assert "--url" in line
     missing = served.cli.run("call", "klaviyo", "GET", "/api/profiles", env={"KEYGATE_API_KEY": ""})
     assert "KEYGATE_API_KEY" in assert_one_line_error(missing)
 
@@ -181,11 +208,68 @@ def test_call_errors_are_one_line(served: Served) -> None:
 def test_serve_log_never_holds_a_secret(served: Served) -> None:
     """The serving processes' stderr (access log included) names no token and no API key."""
     served.cli.ok("call", "constant-contact", "GET", "/v3/account/summary")
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while "/v3/account/summary" not in served.stderr() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the access log is written by the worker, a moment later
     log = served.stderr()
     assert "/v3/account/summary" in log  # the capture works: the access log line is there
     for secret in (ACCESS, REFRESH, served.key):
         assert secret not in log
+
+
+def test_the_public_url_follows_the_port_served(served: Served) -> None:
+    """`serve --port P` without KEYGATE_PUBLIC_URL: connect links and redirect_uri say :P."""
+    auth = {"Authorization": f"Bearer {served.key}"}
+    created = httpx.post(
+        f"{served.url}/connections", json={"app": "constant-contact"}, headers=auth, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    link = created.json()["connection"]["url"]
+    assert link.startswith(f"{served.url}/connect?session_token=")
+    token = httpx.URL(link).params["session_token"]
+    started = httpx.post(f"{served.url}/connect", data={"session_token": token}, timeout=30)
+    assert started.status_code == 303, started.text
+    redirect_uri = httpx.URL(started.headers["location"]).params["redirect_uri"]
+    assert redirect_uri == f"{served.url}/oauth/callback"
+    # The CLI, told the port the documented way (KEYGATE_PORT), prints links that agree.
+    printed = served.cli.json("connections", "create", "klaviyo")["connection"]["url"]
+    assert printed.startswith(f"{served.url}/connect?session_token=")
+    # Nothing to report at start-up: no KEYGATE_PUBLIC_URL differs from the address served.
+    assert "KEYGATE_PUBLIC_URL" not in served.stdout()
+
+
+def test_serve_says_when_the_public_url_differs(installed: tuple[Cli, str]) -> None:
+    """KEYGATE_PUBLIC_URL wins over the address served, and start-up says so in one line."""
+    cli, _ = installed
+    port = free_port()
+    env = {**cli.env, "KEYGATE_PUBLIC_URL": "https://keygate.example.com"}
+    process = subprocess.Popen(
+        [str(KEYGATE), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    # The line comes before granian starts; if it never comes, stop the server so EOF ends it.
+    stopper = threading.Timer(60, process.terminate)
+    stopper.start()
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+    finally:
+        stopper.cancel()
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert first.strip() == (
+        f"Serving on http://127.0.0.1:{port}; connect links and the OAuth redirect_uri use "
+        "KEYGATE_PUBLIC_URL=https://keygate.example.com."
+    )
 
 
 def test_serve_refuses_without_a_key_or_with_a_bad_catalog(
@@ -202,26 +286,11 @@ def test_serve_refuses_without_a_key_or_with_a_bad_catalog(
     )
     cli, _ = installed
     port = str(free_port())
-    with_catalog = {**cli.env, "KEYGATE_CATALOG_DIR": str(catalog)}
-    commands = [
-        (fresh.env, ["serve", "--port", port]),
-        (with_catalog, ["serve", "--port", port]),
-    ]
-    running = [
-        subprocess.Popen(
-            [str(KEYGATE), *argv],
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for env, argv in commands
-    ]
-    results = []
-    for proc in running:
-        out, err = proc.communicate(timeout=60)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    no_key, bad_catalog = (assert_one_line_error(r) for r in results)
+    # Both refuse before serving, so they run in-process.
+    no_key = assert_one_line_error(fresh.run("serve", "--port", port))
+    bad_catalog = assert_one_line_error(
+        cli.run("serve", "--port", port, env={"KEYGATE_CATALOG_DIR": str(catalog)})
+    )
     assert "No encryption key" in no_key
     assert "KEYGATE_ENCRYPTION_KEY" in no_key
     assert str(bad) in bad_catalog

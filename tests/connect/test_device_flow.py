@@ -27,11 +27,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from keygate.catalog.loader import AppOverrides
 from keygate.connect.device_flow import DeviceFlowFailed, authorize_device
 from keygate.crypto import generate_key
 from keygate.oauth.device import DEVICE_CODE_GRANT, DeviceAuthorization
 from keygate.runtime import Runtime
-from keygate.settings import AppOverride, Settings
+from keygate.secret import Secret
+from keygate.settings import Settings
 from keygate.store.connections import ConnectionFilter
 from keygate.store.records import Status
 from keygate.store.schema import Credential
@@ -140,7 +142,7 @@ def test_device_flow_makes_the_connection_active(
         tmp_path / "serve",
         operator_env["KEYGATE_DATABASE_URL"],
         encryption_key=SecretStr(operator_env["KEYGATE_ENCRYPTION_KEY"]),
-        apps={"constant-contact": AppOverride(base_url=cc.url)},
+        apps={"constant-contact": AppOverrides(base_url=cc.url)},
     )
     try:
         response = httpx.get(
@@ -258,9 +260,9 @@ async def scripted_runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, Scrip
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'keygate.db'}",
         encryption_key=SecretStr(generate_key()),
         apps={
-            "constant-contact": AppOverride(
+            "constant-contact": AppOverrides(
                 client_id=CLIENT_ID,
-                client_secret=SecretStr(CLIENT_SECRET),
+                client_secret=Secret(CLIENT_SECRET),
                 token_url=f"{server.url}/token",
                 device_authorization_url=f"{server.url}{DEVICE_PATH}",
             )

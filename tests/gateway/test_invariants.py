@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from keygate.catalog.loader import AppOverrides
 from keygate.crypto import generate_key
 from keygate.runtime import Runtime
-from keygate.settings import AppOverride, Settings
+from keygate.settings import Settings
 from tests.support.databases import fresh_database
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread
@@ -69,7 +70,7 @@ def observed(
     harness = KeygateHarness(
         directory,
         url,
-        apps={"klaviyo": AppOverride(base_url=server.url)},
+        apps={"klaviyo": AppOverrides(base_url=server.url)},
         catalog_dir=Path(__file__).parent.parent / "support" / "catalog",
         upstream_read_timeout=30.0,
     )

@@ -40,17 +40,17 @@ def url(tmp_path: Path) -> str:
 @pytest.fixture
 def holder(url: str) -> Iterator[subprocess.Popen[str]]:
     """Another process holding the lock for connection `c1` until a line arrives on its stdin."""
-    child = subprocess.Popen(
+    # As a context manager the pipes are closed, and the child reaped, on the way out.
+    with subprocess.Popen(
         [sys.executable, "-c", HOLDER, url, "c1"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "held"
-    yield child
-    child.kill()
-    child.wait()
+    ) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "held"
+        yield child
+        child.kill()
 
 
 async def _try(url: str, key: str, seconds: float) -> bool:

@@ -66,7 +66,9 @@ def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
         subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE)
         for _ in range(6)
     ]
-    failures = [p.stderr.read().decode() for p in starts if p.wait(120) != 0]  # type: ignore[union-attr]
+    # communicate() reads stderr to the end and closes the pipe.
+    outcomes = [(p, p.communicate(timeout=120)[1]) for p in starts]
+    failures = [err.decode() for p, err in outcomes if p.returncode != 0]
     assert failures == []
 
     async def version() -> list[str]:

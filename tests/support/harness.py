@@ -17,10 +17,11 @@ from pyreqwest.response import Response
 from sqlalchemy import event
 
 from keygate.app import KeygateApp, create_app
+from keygate.catalog.loader import AppOverrides
 from keygate.clock import Clock, system_clock, utc_now
 from keygate.crypto import generate_key
 from keygate.runtime import Runtime, build_upstream_client
-from keygate.settings import AppOverride, Settings
+from keygate.settings import Settings
 from keygate.store.records import ConnectionRecord
 from tests.support.servers import ServerThread, free_port
 
@@ -171,8 +172,9 @@ INJECTION_APPS = ("header-key", "query-key", "basic-auth")
 HTTP Basic."""
 
 
-def upstream_overrides(url: str) -> dict[str, AppOverride]:
+def upstream_overrides(url: str) -> dict[str, AppOverrides]:
     """Point both seed apps, and the test catalog's injection apps, at one test upstream."""
     return {
-        name: AppOverride(base_url=url) for name in ("klaviyo", "constant-contact", *INJECTION_APPS)
+        name: AppOverrides(base_url=url)
+        for name in ("klaviyo", "constant-contact", *INJECTION_APPS)
     }

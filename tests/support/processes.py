@@ -84,14 +84,14 @@ class Deployment:
     def start(self, argv: list[str], extra_env: dict[str, str] | None = None) -> Process:
         """Start a Keygate process and wait until it answers /healthz."""
         log = self.data_dir / f"process-{time.monotonic_ns()}.log"
-        handle = log.open("wb")
-        popen = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={**self.env(), **(extra_env or {})},
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+        with log.open("wb") as handle:  # the child keeps its own copy of the descriptor
+            popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env={**self.env(), **(extra_env or {})},
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
         process = Process(popen, log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

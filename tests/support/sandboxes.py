@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from keygate.catalog.loader import load_catalog
+from keygate.catalog.loader import AppOverrides, load_catalog
 from keygate.sandbox import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -20,7 +19,6 @@ from keygate.sandbox import (
     sandbox_urls,
 )
 from keygate.sandbox.clock import SandboxClock
-from keygate.settings import AppOverride
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread, free_port
 
@@ -72,11 +70,11 @@ def sandbox_app_urls(app: str, sandbox: Sandbox) -> dict[str, str]:
     return sandbox_urls(load_catalog()[app], sandbox.url)
 
 
-def sandbox_override(app: str, sandbox: Sandbox) -> AppOverride:
+def sandbox_override(app: str, sandbox: Sandbox) -> AppOverrides:
     """Point one app's API and OAuth URLs at its sandbox, with the registered client."""
-    return AppOverride(
+    return AppOverrides(
         client_id=CLIENT_ID,
-        client_secret=SecretStr(CLIENT_SECRET),
+        client_secret=CLIENT_SECRET,
         **sandbox_app_urls(app, sandbox),
     )
 

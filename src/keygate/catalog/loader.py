@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from keygate.catalog.model import AppSpec, Method, OAuth2Method
 from keygate.errors import ConfigurationError
@@ -81,9 +81,14 @@ def load_catalog(extra_dir: Path | None = None) -> dict[str, AppSpec]:
     return {spec.name: spec for spec in (load_app_file(p) for p in files)}
 
 
-@dataclass(frozen=True, slots=True)
-class AppOverrides:
-    """Operator settings for an app: OAuth client and URL overrides. None means 'as catalogued'."""
+class AppOverrides(BaseModel):
+    """Operator settings for an app: OAuth client and URL overrides. None means 'as catalogued'.
+
+    The one type for every source: `KEYGATE_APPS__<APP>__<FIELD>` variables (`Settings.apps`),
+    the store (`keygate apps configure`), and their merge.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     client_id: str | None = None
     client_secret: Secret | None = None
@@ -93,6 +98,12 @@ class AppOverrides:
     revoke_url: str | None = None
     device_authorization_url: str | None = None
     scopes: tuple[str, ...] | None = None
+
+    @field_validator("client_secret", mode="before")
+    @classmethod
+    def _wrap_secret(cls, value: Any) -> Any:
+        # The environment gives a plain string; it is wrapped at once so no repr shows it.
+        return Secret(value) if isinstance(value, str) else value
 
     def merged_over(self, lower: AppOverrides) -> AppOverrides:
         """These overrides, falling back to `lower` field by field."""

@@ -9,7 +9,7 @@ import typer
 
 from keygate.catalog.loader import ConfiguredApp, configure_app
 from keygate.cli.context import run
-from keygate.cli.output import emit_json, emit_table, fail
+from keygate.cli.output import emit_fields, emit_json, emit_table, fail
 from keygate.control.views import app_view
 from keygate.runtime import Runtime
 
@@ -62,7 +62,12 @@ def list_apps(json_out: JsonOpt = False) -> None:
         ]
         for v in views
     ]
-    emit_table("Apps", ["app", "name", "methods", "base_url", "oauth client"], rows)
+    emit_table(
+        "Apps",
+        ["app", "name", "methods", "base_url", "oauth client"],
+        rows,
+        whole={"app", "base_url"},
+    )
 
 
 @app.command("show")
@@ -81,8 +86,7 @@ def show(
     if json_out:
         emit_json(view)
         return
-    for key, value in view.items():
-        typer.echo(f"{key}: {value}")
+    emit_fields(view)
 
 
 def _secret_arg(value: str | None) -> str | None:

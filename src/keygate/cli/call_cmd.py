@@ -21,7 +21,10 @@ def call(
         list[str] | None, typer.Option("--header", "-H", help="'Name: value', repeatable.")
     ] = None,
     connection: Annotated[str | None, typer.Option(help="Connection id to use.")] = None,
-    url: Annotated[str | None, typer.Option(help="Keygate base URL (default: public URL).")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Keygate base URL (default: where 'keygate serve' listens)."),
+    ] = None,
     include: Annotated[
         bool, typer.Option("--include", "-i", help="Print status and headers.")
     ] = False,
@@ -47,12 +50,19 @@ def call(
             body = data.encode()
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
-    base = (url or settings.public_url).rstrip("/")
+    # The CLI looks where the server listens: both read KEYGATE_HOST and KEYGATE_PORT.
+    base = (url or settings.served_url).rstrip("/")
     target = f"{base}/{app_name}/{path.lstrip('/')}"
     try:
         response = httpx.request(method.upper(), target, headers=headers, content=body, timeout=120)
     except httpx.HTTPError as exc:
-        fail(f"could not reach Keygate at {base}: {type(exc).__name__}")
+        how = (
+            "check --url"
+            if url
+            else "is 'keygate serve' running? Set KEYGATE_PORT (and KEYGATE_HOST) as for the "
+            "server, or pass --url"
+        )
+        fail(f"could not reach Keygate at {base} ({type(exc).__name__}); {how}")
     if include:
         typer.echo(f"HTTP {response.status_code}", err=True)
         for name, value in response.headers.items():

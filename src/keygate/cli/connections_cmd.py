@@ -10,7 +10,7 @@ import typer
 
 from keygate.catalog.model import Method
 from keygate.cli.context import run, workspace
-from keygate.cli.output import emit_json, emit_table, fail
+from keygate.cli.output import emit_fields, emit_json, emit_table, fail
 from keygate.control.views import connection_view
 from keygate.errors import ConfigurationError
 from keygate.oauth.revoke import revoke_connection
@@ -34,8 +34,7 @@ def _print_one(view: dict[str, Any], json_out: bool) -> None:
     if json_out:
         emit_json({"connection": view})
         return
-    for key, value in view.items():
-        typer.echo(f"{key}: {value}")
+    emit_fields(view)
 
 
 @app.command("list")
@@ -62,7 +61,8 @@ def list_connections(
         emit_json({"connections": views})
         return
     columns = ["connection_id", "app", "method", "status", "creation_time"]
-    emit_table("Connections", columns, [[v[c] for c in columns] for v in views])
+    rows = [[v[c] for c in columns] for v in views]
+    emit_table("Connections", columns, rows, whole={"connection_id"})
 
 
 @app.command("create")

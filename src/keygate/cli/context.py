@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -19,10 +19,10 @@ from .output import fail
 T = TypeVar("T")
 
 
-def load_settings() -> Settings:
-    """Settings from KEYGATE_* variables, or a one-line error."""
+def load_settings(**given: Any) -> Settings:
+    """Settings from KEYGATE_* variables (`given` values win, as command options), or one line."""
     try:
-        return Settings()
+        return Settings(**given)
     except ValidationError as exc:
         problems = "; ".join(
             f"KEYGATE_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"

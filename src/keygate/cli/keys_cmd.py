@@ -55,23 +55,23 @@ def create(
 @app.command("list")
 def list_keys(
     workspace_name: Annotated[
-        str | None, typer.Option("--workspace", help="Only this workspace.")
+        str | None, typer.Option("--workspace", help="Workspace name (default: the first).")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List keys (prefixes only)."""
+    """List a workspace's keys (prefixes only)."""
 
     async def _list(rt: Runtime) -> list[dict[str, object]]:
-        names = {w.id: w.name for w in await rt.keys.list_workspaces()}
-        ws_id = (await workspace(rt, workspace_name)).id if workspace_name else None
-        return [key_view(k, names.get(k.workspace_id, "?")) for k in await rt.keys.list_keys(ws_id)]
+        # Like every operator command: one workspace, the first unless --workspace names one.
+        ws = await workspace(rt, workspace_name)
+        return [key_view(k, ws.name) for k in await rt.keys.list_keys(ws.id)]
 
     views = run(_list)
     if json_out:
         emit_json({"keys": views})
         return
     columns = ["prefix", "workspace", "name", "created_at", "last_used_at", "revoked_at"]
-    emit_table("API keys", columns, [[v[c] for c in columns] for v in views])
+    emit_table("API keys", columns, [[v[c] for c in columns] for v in views], whole={"prefix"})
 
 
 @app.command("revoke")

@@ -89,8 +89,8 @@ def init(
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.", min=0, max=65535)] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.", min=1, max=64)] = None,
     sandbox: Annotated[
         bool, typer.Option(help="Also run the provider sandboxes and wire both apps to them.")
     ] = False,
@@ -106,7 +106,9 @@ def serve(
     from keygate.cli import sandbox_mode
     from keygate.log_format import configure_logging, logging_config
 
-    settings = load_settings()
+    # Options win over KEYGATE_HOST/KEYGATE_PORT/KEYGATE_WORKERS, so the public URL follows them.
+    given = {"host": host, "port": port, "workers": workers}
+    settings = load_settings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(settings.log_format, settings.log_level)  # migrations log in it too
 
     async def _migrate() -> str | None:
@@ -131,15 +133,23 @@ def serve(
         sandbox_mode.start_sandboxes("127.0.0.1", sandbox_port, settings.public_url)
     if said:
         typer.echo(said)
-    # Workers read the same environment; the schema is current, so they skip migrating.
+    if settings.public_url_given and settings.public_url != settings.served_url:
+        typer.echo(
+            f"Serving on {settings.served_url}; connect links and the OAuth redirect_uri use "
+            f"KEYGATE_PUBLIC_URL={settings.public_url}."
+        )
+    # Workers read the same environment: the address served (so their public URL agrees), and a
+    # current schema, so they skip migrating.
+    os.environ["KEYGATE_HOST"] = settings.host
+    os.environ["KEYGATE_PORT"] = str(settings.port)
     os.environ["KEYGATE_MIGRATE_ON_START"] = "false"
     server = Granian(
         "keygate.asgi:granian_target",
         factory=True,
-        address=host or settings.host,
-        port=port if port is not None else settings.port,
+        address=settings.host,
+        port=settings.port,
         interface=Interfaces.ASGI,
-        workers=workers or settings.workers,
+        workers=settings.workers,
         loop=Loops.uvloop,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         log_dictconfig=logging_config(settings.log_format, settings.log_level),

@@ -1,9 +1,10 @@
-"""How the CLI prints: rich tables for people, JSON with --json, one-line errors."""
+"""How the CLI prints: rich tables and `name: value` lines for people, JSON with --json, errors
+as one line."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 import orjson
@@ -12,8 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
-errors = Console(stderr=True)
+NONE = "<none>"
 
 
 def emit_json(data: Any) -> None:
@@ -21,14 +21,47 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a table for people."""
+def plain(value: Any) -> str:
+    """A value as a person reads it: no Python reprs (None, True, ['a'])."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value) if value else NONE
+    return str(value)
+
+
+def emit_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    whole: Collection[str] = (),
+) -> None:
+    """Print a table for people; the `whole` columns (ids) are never cut, others wrap."""
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
+    for index, column in enumerate(columns):
+        if column in whole:
+            # A person copies these from the table: no ellipsis, no wrapping, whatever the width.
+            width = max([len(column), *(len(plain(row[index])) for row in rows)])
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+        table.add_row(*("" if v is None else escape(plain(v)) for v in row))
+    # Made per call, so the width follows COLUMNS and the terminal of this run.
+    Console().print(table)
+
+
+def emit_fields(view: Mapping[str, Any], indent: int = 0) -> None:
+    """Print `name: value` lines for people, nested mappings indented beneath their name."""
+    pad = "  " * indent
+    for key, value in view.items():
+        if isinstance(value, Mapping) and value:
+            typer.echo(f"{pad}{key}:")
+            emit_fields(value, indent + 1)
+        else:
+            typer.echo(f"{pad}{key}: {NONE if isinstance(value, Mapping) else plain(value)}")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -36,5 +69,5 @@ def fail(message: str, code: int = 1) -> NoReturn:
     # One line whatever the message holds (YAML or validation errors span lines) and however
     # narrow the terminal; escaped so brackets in the message are not taken for markup.
     line = " ".join(message.split())
-    errors.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -35,7 +35,13 @@ async def serve_sandboxes_async(
         )
         for spec in SANDBOXES
     ]
-    await asyncio.gather(*(server.serve() for server in servers))
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        # Cancelled (a test, an embedding loop), uvicorn leaves its listening sockets open.
+        for server in servers:
+            for listener in server.servers:
+                listener.close()
 
 
 def serve_sandboxes(
