@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import subprocess
 import sys
@@ -60,7 +61,18 @@ class Cli:
         # The runner sets these for the call and restores them after; None unsets a variable.
         overlay: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
         overlay.update(wanted)
-        result = CliRunner().invoke(app, list(args), input=input, env=overlay)
+        # `serve` configures logging for its process (handlers on the runner's stderr, which
+        # closes with the call): put the test process's logging back as it was.
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            result = CliRunner().invoke(app, list(args), input=input, env=overlay)
+        finally:
+            for handler in root.handlers:
+                if handler not in handlers:
+                    handler.close()
+            root.handlers[:] = handlers
+            root.setLevel(level)
         stderr = result.stderr
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             assert result.exc_info is not None

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from keygate.settings import AppOverride
+from keygate.catalog.loader import AppOverrides
 from tests.support.harness import KeygateHarness
 from tests.support.postgres import ThrowawayPostgres, postgres_bin
 from tests.support.servers import ServerThread, free_port
@@ -68,13 +67,13 @@ def test_a_database_outage_keeps_known_routes_serving_and_logs_once(
 ) -> None:
     recording = upstream[0]
     apps = {
-        "klaviyo": AppOverride(base_url=upstream[1].url),
+        "klaviyo": AppOverrides(base_url=upstream[1].url),
         # A token endpoint that refuses connections: a due refresh fails, the token is still good.
-        "constant-contact": AppOverride(
+        "constant-contact": AppOverrides(
             base_url=upstream[1].url,
             token_url=f"http://127.0.0.1:{free_port()}/token",
             client_id="client",
-            client_secret=SecretStr("client-secret"),
+            client_secret="client-secret",
         ),
     }
     keygate = KeygateHarness(tmp_path, postgres.url, apps=apps, catalog_dir=CATALOG)
