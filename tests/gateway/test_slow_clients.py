@@ -226,8 +226,11 @@ def test_a_malformed_chunked_body_is_a_400_json_error(
     if surface == "gateway":
         assert _seen(upstream[0], path, wait=0.5) == []  # nothing was forwarded
     elif surface == "gateway-mid-stream":
-        [seen] = _seen(upstream[0], path)
-        assert not seen.body_complete  # the upstream request was aborted
+        # The upstream request may or may not have started before the bad chunk arrived (a race
+        # on a loaded machine); if it did, it was aborted: no upstream gets a complete body.
+        seen = _seen(upstream[0], path, wait=1.0)
+        assert len(seen) <= 1
+        assert not any(s.body_complete for s in seen)
     time.sleep(0.2)
     assert "Traceback" not in served.process.output()
 
