@@ -170,7 +170,9 @@ def delete(connection_id: str, json_out: JsonOpt = False) -> None:
         record = await rt.connections.get(connection_id)
         if record is None:
             return None
-        await revoke_connection(rt, record)
+        await revoke_connection(
+            record, rt.apps.get(record.app), connections=rt.connections, client=rt.upstream
+        )
         await rt.connections.delete(record.id)
         return _view(rt, record, deleted=True)
 
