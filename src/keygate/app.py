@@ -169,7 +169,6 @@ class KeygateApp:
         # runtime; once its constructor takes this object, it is handed `reads` too.
         reads = CachedReads(runtime.keys, runtime.connections, runtime.cache)
         self.gateway = Gateway(runtime, self.metrics, self._on_refresh_step)
-        self.control.state.runtime = runtime  # the connect pages' until they are narrowed
         provide(
             self.control,
             Collaborators(

@@ -128,7 +128,13 @@ def create(
         if not json_out:
             typer.echo(f"Created {record.id} (PENDING).")
         try:
-            record = await authorize_device(rt, record, show_code)
+            record = await authorize_device(
+                record,
+                rt.apps.get(record.app),
+                show_code,
+                connections=rt.connections,
+                client=rt.upstream,
+            )
         except DeviceFlowFailed as failed:
             latest = await rt.connections.get(record.id)
             return _view(rt, latest or record), str(failed)

@@ -9,14 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from keygate.control.deps import ReadsDep
 from keygate.control.openapi import API_KEY_SCHEME
-from keygate.runtime import Runtime
 from keygate.store.records import ApiKeyRecord
-
-
-def get_runtime(request: Request) -> Runtime:
-    """The process runtime, set on the app at start-up."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 async def get_caller(
@@ -32,5 +25,4 @@ async def get_caller(
     return await reads.api_key(request.headers.get("authorization"))
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CallerDep = Annotated[ApiKeyRecord, Depends(get_caller)]
