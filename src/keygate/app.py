@@ -23,6 +23,7 @@ from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
 from keygate.control import apps, connections, docs, openapi
+from keygate.control.deps import Collaborators, provide, provided
 from keygate.control.security_headers import SecurityHeaders
 from keygate.errors import (
     BadRequest,
@@ -42,6 +43,7 @@ from keygate.runtime import Runtime
 from keygate.settings import Settings
 from keygate.store.outage import is_unreachable
 from keygate.store.reads import CachedReads
+from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate")
 Scope = dict[str, Any]
@@ -104,10 +106,10 @@ def build_control_app() -> FastAPI:
 
     @api.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-        if runtime is not None and is_unreachable(exc):
+        wired = provided(request.app)
+        if wired is not None and is_unreachable(exc):
             # A database outage the store did not translate: expected, logged by its account.
-            return _error_response(runtime.db.outage.failed(exc))
+            return _error_response(wired.database.outage.failed(exc))
         log.exception("control-plane request failed", exc_info=exc)
         return _error_response(KeygateError())
 
@@ -127,10 +129,10 @@ def build_control_app() -> FastAPI:
 
 def _methods_by_app(api: FastAPI) -> dict[str, list[str]]:
     """Each app of the running catalog with its methods, the default first (for the document)."""
-    runtime: Runtime | None = getattr(api.state, "runtime", None)
-    if runtime is None:
+    wired = provided(api)
+    if wired is None:
         return {}
-    return {name: app.spec.method_names for name, app in runtime.apps.items()}
+    return {name: app.spec.method_names for name, app in wired.current_apps().items()}
 
 
 class KeygateApp:
@@ -163,10 +165,28 @@ class KeygateApp:
         )
         runtime.start_background()
         self.runtime = runtime
+        # One cache of reads for the process. The gateway still builds its own from the
+        # runtime; once its constructor takes this object, it is handed `reads` too.
+        reads = CachedReads(runtime.keys, runtime.connections, runtime.cache)
         self.gateway = Gateway(runtime, self.metrics, self._on_refresh_step)
-        self.control.state.runtime = runtime
-        self.control.state.reads = CachedReads(runtime)
-        self.control.state.metrics = self.metrics
+        provide(
+            self.control,
+            Collaborators(
+                connections=runtime.connections,
+                sessions=SessionRepository(runtime.db),
+                cipher=runtime.cipher,
+                reads=reads,
+                # Read at request time: `Runtime.reload` replaces `runtime.apps` with a new
+                # mapping (one assignment), so each request sees one whole configuration, the
+                # current one; the gateway keeps reading the same attribute directly.
+                current_apps=lambda: runtime.apps,
+                upstream=runtime.upstream,
+                database=runtime.db,
+                metrics=self.metrics,
+                public_url=self.settings.public_url,
+                session_ttl_seconds=self.settings.session_ttl_seconds,
+            ),
+        )
         # Start-up objects (catalog, ORM, routes) never die: keep the collector off them, and
         # collect the young generation less often, as the proxy allocates per request.
         gc.freeze()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from keygate.control.auth import RuntimeDep
+from keygate.control.deps import DatabaseDep, MetricsDep
 from keygate.errors import StoreUnavailable
-from keygate.gateway.metrics import GatewayMetrics, render_store_metrics
+from keygate.gateway.metrics import render_store_metrics
 
 router = APIRouter(tags=["operations"])
 
@@ -40,17 +40,17 @@ _READY = {
         },
     },
 )
-async def readyz(runtime: RuntimeDep) -> Response:
+async def readyz(database: DatabaseDep) -> Response:
     """The process can reach its database."""
     try:
-        await runtime.db.ping()
+        await database.ping()
     except StoreUnavailable as exc:
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},
             status_code=503,
             headers=exc.headers,
         )
-    return JSONResponse({"status": "ok", "database": runtime.db.dialect})
+    return JSONResponse({"status": "ok", "database": database.dialect})
 
 
 @router.get(
@@ -64,8 +64,7 @@ async def readyz(runtime: RuntimeDep) -> Response:
         }
     },
 )
-async def metrics(request: Request, runtime: RuntimeDep) -> PlainTextResponse:
+async def metrics(collected: MetricsDep, database: DatabaseDep) -> PlainTextResponse:
     """Request counters and latency histograms, and the database's reachability."""
-    collected: GatewayMetrics = request.app.state.metrics
-    text = collected.render() + render_store_metrics(runtime.db.outage)
+    text = collected.render() + render_store_metrics(database.outage)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -15,26 +15,31 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from pyreqwest.client import Client, ClientBuilder
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from keygate.catalog.loader import AppOverrides
+from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, load_catalog
 from keygate.connect.device_flow import DeviceFlowFailed, authorize_device
-from keygate.crypto import generate_key
+from keygate.crypto import Cipher, generate_key
 from keygate.oauth.device import DEVICE_CODE_GRANT, DeviceAuthorization
 from keygate.runtime import Runtime
 from keygate.secret import Secret
 from keygate.settings import Settings
-from keygate.store.connections import ConnectionFilter
+from keygate.store.connections import ConnectionFilter, ConnectionRepository
+from keygate.store.database import Database
+from keygate.store.engine import create_engine, migrate
+from keygate.store.keys import KeyRepository
 from keygate.store.records import Status
 from keygate.store.schema import Credential
 from tests.support.databases import fresh_database
@@ -250,44 +255,63 @@ class FakeTime:
         return self.now
 
 
+@dataclass
+class DeviceFlowParts:
+    """Exactly what `authorize_device` is given: the app, a client and the connections."""
+
+    app: ConfiguredApp
+    client: Client
+    connections: ConnectionRepository
+    keys: KeyRepository
+    provider: ScriptedProvider
+
+
 @pytest.fixture
-async def scripted_runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, ScriptedProvider]]:
-    """A Runtime whose constant-contact app talks to a scripted provider."""
+async def scripted(tmp_path: Path) -> AsyncIterator[DeviceFlowParts]:
+    """Constant Contact configured to talk to a scripted provider, over a fresh store."""
     provider = ScriptedProvider([])
     server = ServerThread(provider.app, lifespan="off").start()
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'keygate.db'}",
-        encryption_key=SecretStr(generate_key()),
-        apps={
-            "constant-contact": AppOverrides(
-                client_id=CLIENT_ID,
-                client_secret=Secret(CLIENT_SECRET),
-                token_url=f"{server.url}/token",
-                device_authorization_url=f"{server.url}{DEVICE_PATH}",
-            )
-        },
+    app = configure_app(
+        load_catalog()["constant-contact"],
+        AppOverrides(
+            client_id=CLIENT_ID,
+            client_secret=Secret(CLIENT_SECRET),
+            token_url=f"{server.url}/token",
+            device_authorization_url=f"{server.url}{DEVICE_PATH}",
+        ),
     )
-    runtime = await Runtime.open(settings)
-    yield runtime, provider
-    await runtime.close()
+    db = Database(
+        create_engine(f"sqlite+aiosqlite:///{tmp_path / 'keygate.db'}"),
+        Cipher(os.urandom(32)),
+    )
+    await migrate(db.engine)
+    client = ClientBuilder().build()
+    yield DeviceFlowParts(app, client, ConnectionRepository(db), KeyRepository(db), provider)
+    await client.close()
+    await db.close()
     server.stop()
 
 
-async def run_flow(
-    runtime: Runtime, provider: ScriptedProvider, time: FakeTime
-) -> tuple[str, list[DeviceAuthorization]]:
-    ws = await runtime.keys.ensure_workspace("device")
-    record = await runtime.connections.create(ws.id, "constant-contact", "OAUTH2", {})
+async def run_flow(parts: DeviceFlowParts, time: FakeTime) -> tuple[str, list[DeviceAuthorization]]:
+    ws = await parts.keys.ensure_workspace("device")
+    record = await parts.connections.create(ws.id, "constant-contact", "OAUTH2", {})
     shown: list[DeviceAuthorization] = []
-    await authorize_device(runtime, record, shown.append, sleep=time.sleep, clock=time.clock)
+    await authorize_device(
+        record,
+        parts.app,
+        shown.append,
+        connections=parts.connections,
+        client=parts.client,
+        sleep=time.sleep,
+        clock=time.clock,
+    )
     return record.id, shown
 
 
 async def test_polling_honours_pending_slow_down_and_transient_errors(
-    scripted_runtime: tuple[Runtime, ScriptedProvider],
+    scripted: DeviceFlowParts,
 ) -> None:
-    runtime, provider = scripted_runtime
+    provider = scripted.provider
     provider.answers = [
         (400, pending()),
         (400, pending("slow_down")),
@@ -296,17 +320,17 @@ async def test_polling_honours_pending_slow_down_and_transient_errors(
         (200, {"access_token": "at-1", "refresh_token": "rt-1", "expires_in": 86400}),
     ]
     time = FakeTime()
-    connection_id, shown = await run_flow(runtime, provider, time)
+    connection_id, shown = await run_flow(scripted, time)
     assert [grant.user_code for grant in shown] == ["BCDF-GHJK"]
     assert "device-code-secret" not in repr(shown[0])
     # Interval 2; slow_down adds 5 (RFC 8628 §3.5); a 503 doubles the wait.
     assert time.sleeps == [2, 2, 7, 7, 14]
     assert all(form["grant_type"] == DEVICE_CODE_GRANT for form in provider.token_forms)
     assert all(form["device_code"] == "device-code-secret" for form in provider.token_forms)
-    record = await runtime.connections.get(connection_id)
+    record = await scripted.connections.get(connection_id)
     assert record is not None
     assert record.status is Status.ACTIVE
-    stored = await runtime.connections.credentials(connection_id)
+    stored = await scripted.connections.credentials(connection_id)
     assert stored is not None
     assert stored.values["access_token"].reveal() == "at-1"
     assert stored.values["refresh_token"].reveal() == "rt-1"
@@ -322,29 +346,29 @@ async def test_polling_honours_pending_slow_down_and_transient_errors(
     ],
 )
 async def test_final_errors_end_the_flow_failed(
-    scripted_runtime: tuple[Runtime, ScriptedProvider], answer: tuple[int, Any], code: str
+    scripted: DeviceFlowParts, answer: tuple[int, Any], code: str
 ) -> None:
-    runtime, provider = scripted_runtime
+    provider = scripted.provider
     provider.answers = [(400, pending()), answer]
     time = FakeTime()
     with pytest.raises(DeviceFlowFailed) as failed:
-        await run_flow(runtime, provider, time)
+        await run_flow(scripted, time)
     assert failed.value.code == code
     assert len(provider.token_forms) == 2
-    ws = await runtime.keys.ensure_workspace("device")
-    rows, _ = await runtime.connections.list(ws.id, ConnectionFilter(), 10)
+    ws = await scripted.keys.ensure_workspace("device")
+    rows, _ = await scripted.connections.list(ws.id, ConnectionFilter(), 10)
     assert rows[-1].status is Status.FAILED
     assert rows[-1].error_code == code
 
 
 async def test_flow_stops_polling_when_the_code_expires(
-    scripted_runtime: tuple[Runtime, ScriptedProvider],
+    scripted: DeviceFlowParts,
 ) -> None:
-    runtime, provider = scripted_runtime
+    provider = scripted.provider
     provider.expires_in = 9
     time = FakeTime()
     with pytest.raises(DeviceFlowFailed) as failed:
-        await run_flow(runtime, provider, time)
+        await run_flow(scripted, time)
     assert failed.value.code == "oauth_expired_token"
     # Polled at t=2, 4, 6, 8; at t=10 the code is past its 9 s lifetime: no more requests.
     assert len(provider.token_forms) == 4

@@ -35,3 +35,28 @@ def test_spend_is_single_use_and_purge_forgets_expired(
     assert purged >= 1
     assert old_kept is False
     assert live_kept is True
+
+
+def test_claim_completes_a_pending_authorization_once(
+    keygate: KeygateHarness, tenant: Tenant
+) -> None:
+    conn = tenant.http.post("/connections", json={"app": "klaviyo"}).json()["connection"]
+    sessions = SessionRepository(keygate.runtime.db)
+
+    async def scenario() -> tuple[object, object, object, object]:
+        past, future = utcnow() - timedelta(seconds=5), utcnow() + timedelta(hours=1)
+        await sessions.spend("cc" * 8, conn["connection_id"], future, state_hash="live")
+        await sessions.spend("dd" * 8, conn["connection_id"], past, state_hash="stale")
+        first = await sessions.claim("live")
+        return (
+            first,
+            await sessions.claim("live"),
+            await sessions.claim("stale"),
+            (await sessions.claim("unknown")),
+        )
+
+    first, replayed, expired, unknown = keygate.run(scenario())
+    assert first is not None
+    assert first.connection_id == conn["connection_id"]
+    assert first.completed_at is not None
+    assert (replayed, expired, unknown) == (None, None, None)

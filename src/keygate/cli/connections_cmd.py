@@ -128,7 +128,13 @@ def create(
         if not json_out:
             typer.echo(f"Created {record.id} (PENDING).")
         try:
-            record = await authorize_device(rt, record, show_code)
+            record = await authorize_device(
+                record,
+                rt.apps.get(record.app),
+                show_code,
+                connections=rt.connections,
+                client=rt.upstream,
+            )
         except DeviceFlowFailed as failed:
             latest = await rt.connections.get(record.id)
             return _view(rt, latest or record), str(failed)
@@ -170,7 +176,9 @@ def delete(connection_id: str, json_out: JsonOpt = False) -> None:
         record = await rt.connections.get(connection_id)
         if record is None:
             return None
-        await revoke_connection(rt, record)
+        await revoke_connection(
+            record, rt.apps.get(record.app), connections=rt.connections, client=rt.upstream
+        )
         await rt.connections.delete(record.id)
         return _view(rt, record, deleted=True)
 

@@ -12,6 +12,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from pyreqwest.client import Client
+
+from keygate.catalog.loader import ConfiguredApp
 from keygate.oauth.device import (
     KEEP_POLLING,
     DeviceAuthorization,
@@ -23,7 +26,7 @@ from keygate.oauth.device import (
 )
 from keygate.oauth.protocol import TokenResponseError
 from keygate.oauth.token_endpoint import TokenEndpointUnavailable, request_tokens
-from keygate.runtime import Runtime
+from keygate.store.connections import ConnectionRepository
 from keygate.store.records import ConnectionRecord, Status
 
 log = logging.getLogger("keygate.connect")
@@ -40,22 +43,27 @@ class DeviceFlowFailed(Exception):
 
 
 async def authorize_device(
-    runtime: Runtime,
     connection: ConnectionRecord,
+    app: ConfiguredApp | None,
     show: Callable[[DeviceAuthorization], None],
     *,
+    connections: ConnectionRepository,
+    client: Client,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> ConnectionRecord:
-    """Run the device flow for a connection; return it ACTIVE or raise DeviceFlowFailed."""
-    app = runtime.apps.get(connection.app)
+    """Run the device flow for a connection; return it ACTIVE or raise DeviceFlowFailed.
+
+    `app` is the connection's configured app (None: it has none, and the flow is unsupported);
+    `client` talks to the provider; `connections` records the outcome.
+    """
     oauth = app.oauth() if app else None
     if app is None or oauth is None:
         raise DeviceFlowUnsupported(connection.app)
     name = app.spec.display_name
     try:
         grant = await request_device_authorization(
-            runtime.upstream, app, oauth, connection.scopes or oauth.scopes
+            client, app, oauth, connection.scopes or oauth.scopes
         )
     except TokenEndpointUnavailable as exc:
         raise DeviceFlowFailed(
@@ -72,9 +80,11 @@ async def authorize_device(
     while True:
         await sleep(interval)
         if clock() >= deadline:
-            return await _fail(runtime, connection, "expired_token", f"The {name} code expired.")
+            return await _fail(
+                connections, connection, "expired_token", f"The {name} code expired."
+            )
         try:
-            tokens = await request_tokens(runtime.upstream, app, oauth, form)
+            tokens = await request_tokens(client, app, oauth, form)
         except TokenEndpointUnavailable as exc:
             log.warning("device flow for %s: token endpoint unavailable: %s", connection.id, exc)
             interval = backoff_interval(interval)
@@ -84,8 +94,8 @@ async def authorize_device(
                 interval = next_interval(interval, exc.error)
                 continue
             reason = exc.description or exc.error
-            return await _fail(runtime, connection, exc.error, f"{name} said: {reason}")
-        active = await runtime.connections.activate(
+            return await _fail(connections, connection, exc.error, f"{name} said: {reason}")
+        active = await connections.activate(
             connection.id, tokens.stored_values(), tokens.expires_at
         )
         if active is None:
@@ -95,9 +105,9 @@ async def authorize_device(
 
 
 async def _fail(
-    runtime: Runtime, connection: ConnectionRecord, error: str, message: str
+    connections: ConnectionRepository, connection: ConnectionRecord, error: str, message: str
 ) -> ConnectionRecord:
-    await runtime.connections.set_status(
+    await connections.set_status(
         connection.id, Status.FAILED, f"oauth_{error}"[:64], message[:1000]
     )
     raise DeviceFlowFailed(f"oauth_{error}", message)

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import update
+from pyreqwest.client import Client
 
+from keygate.catalog.loader import ConfiguredApp
 from keygate.connect.browser_binding import bind_browser, is_bound
 from keygate.connect.screens import ConnectContext, message_page, success_page
-from keygate.control.auth import RuntimeDep
+from keygate.control.deps import (
+    AppsDep,
+    CipherDep,
+    ConnectionsDep,
+    PublicUrlDep,
+    SessionsDep,
+    UpstreamDep,
+)
+from keygate.crypto import Cipher
 from keygate.oauth.protocol import (
     TokenResponseError,
     authorization_code_form,
@@ -26,7 +36,7 @@ from keygate.oauth.token_endpoint import (
     TokenEndpointUnavailable,
     request_tokens,
 )
-from keygate.runtime import Runtime
+from keygate.store.connections import ConnectionRepository
 from keygate.store.records import Status
 from keygate.store.schema import ConnectSession, utcnow
 from keygate.store.sessions import SessionRepository
@@ -38,9 +48,9 @@ AUTHORIZATION_WINDOW = timedelta(minutes=15)
 """How long a person has at the provider after pressing Continue (sign-in, consent)."""
 
 
-def redirect_uri(runtime: Runtime) -> str:
+def redirect_uri(public_url: str) -> str:
     """The one callback URL registered with every provider."""
-    return f"{runtime.settings.public_url}/oauth/callback"
+    return f"{public_url}/oauth/callback"
 
 
 def _missing_client(request: Request, app_name: str) -> Response:
@@ -53,7 +63,14 @@ def _missing_client(request: Request, app_name: str) -> Response:
     )
 
 
-async def start_authorization(request: Request, runtime: Runtime, ctx: ConnectContext) -> Response:
+async def start_authorization(
+    request: Request,
+    ctx: ConnectContext,
+    *,
+    cipher: Cipher,
+    sessions: SessionRepository,
+    public_url: str,
+) -> Response:
     """Spend the session, remember state and PKCE verifier, redirect to the provider."""
     oauth = ctx.app.oauth()
     if oauth is None:
@@ -63,13 +80,13 @@ async def start_authorization(request: Request, runtime: Runtime, ctx: ConnectCo
     state = new_state()
     verifier = new_code_verifier() if oauth.pkce != "none" else None
     sealed = (
-        runtime.cipher.encrypt(verifier.encode(), bound_to=f"pkce:{ctx.connection.id}")
+        cipher.encrypt(verifier.encode(), bound_to=f"pkce:{ctx.connection.id}")
         if verifier
         else None
     )
     # The pending authorization gets its own window from now: a link opened a minute before
     # it expires must still let the person sign in at the provider and come back.
-    spent = await SessionRepository(runtime.db).spend(
+    spent = await sessions.spend(
         ctx.token.nonce,
         ctx.connection.id,
         utcnow() + AUTHORIZATION_WINDOW,
@@ -83,7 +100,7 @@ async def start_authorization(request: Request, runtime: Runtime, ctx: ConnectCo
     url = build_authorize_url(
         str(oauth.authorize_url),
         client_id=ctx.app.client_id,
-        redirect_uri=redirect_uri(runtime),
+        redirect_uri=redirect_uri(public_url),
         scopes=ctx.connection.scopes or oauth.scopes,
         scope_separator=oauth.scope_separator,
         state=state,
@@ -93,34 +110,12 @@ async def start_authorization(request: Request, runtime: Runtime, ctx: ConnectCo
     response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
     bind_browser(
         response,
-        runtime.cipher,
+        cipher,
         state,
-        secure=_secure(runtime),
+        secure=public_url.startswith("https://"),
         max_age=int(AUTHORIZATION_WINDOW.total_seconds()),
     )
     return response
-
-
-def _secure(runtime: Runtime) -> bool:
-    return runtime.settings.public_url.startswith("https://")
-
-
-async def _claim(runtime: Runtime, state: str) -> ConnectSession | None:
-    """Mark the pending authorization completed; None if unknown, replayed or expired."""
-    digest = state_digest(state)
-    now = utcnow()
-    async with runtime.db.sessions() as session, session.begin():
-        result = await session.execute(
-            update(ConnectSession)
-            .where(
-                ConnectSession.state_hash == digest,
-                ConnectSession.completed_at.is_(None),
-                ConnectSession.expires_at > now,
-            )
-            .values(completed_at=now)
-        )
-        claimed = getattr(result, "rowcount", 0) == 1
-    return await SessionRepository(runtime.db).by_state(digest) if claimed else None
 
 
 def _refused(request: Request, heading: str, message: str) -> Response:
@@ -128,7 +123,15 @@ def _refused(request: Request, heading: str, message: str) -> Response:
 
 
 @router.get("/oauth/callback")
-async def oauth_callback(request: Request, runtime: RuntimeDep) -> Response:
+async def oauth_callback(
+    request: Request,
+    cipher: CipherDep,
+    sessions: SessionsDep,
+    connections: ConnectionsDep,
+    apps: AppsDep,
+    upstream: UpstreamDep,
+    public_url: PublicUrlDep,
+) -> Response:
     """The provider sends the person back here with a code (or an error) and our state."""
     state = request.query_params.get("state")
     if not state or len(state) > 256:
@@ -139,7 +142,7 @@ async def oauth_callback(request: Request, runtime: RuntimeDep) -> Response:
             "connect link.",
         )
     # Checked before claiming: a foreign state must not spend or change anyone's session.
-    if not is_bound(request, runtime.cipher, state):
+    if not is_bound(request, cipher, state):
         return _refused(
             request,
             "This authorization did not start in this browser",
@@ -147,7 +150,7 @@ async def oauth_callback(request: Request, runtime: RuntimeDep) -> Response:
             "connect link. Start again from a fresh connect link (GET /connections/{id} "
             "returns one).",
         )
-    pending = await _claim(runtime, state)
+    pending = await sessions.claim(state_digest(state))
     if pending is None:
         return _refused(
             request,
@@ -157,20 +160,39 @@ async def oauth_callback(request: Request, runtime: RuntimeDep) -> Response:
         )
     # The binding cookie is left to expire: a reload of this page then says "already
     # completed" rather than "not this browser".
-    return await _complete(request, runtime, pending)
+    return await _complete(
+        request,
+        pending,
+        cipher=cipher,
+        connections=connections,
+        apps=apps,
+        client=upstream,
+        public_url=public_url,
+    )
 
 
-async def _fail(runtime: Runtime, connection_id: str, error: str, message: str) -> None:
-    await runtime.connections.set_status(
+async def _fail(
+    connections: ConnectionRepository, connection_id: str, error: str, message: str
+) -> None:
+    await connections.set_status(
         connection_id, Status.FAILED, f"oauth_{error}"[:64], message[:1000]
     )
 
 
-async def _complete(request: Request, runtime: Runtime, pending: ConnectSession) -> Response:
+async def _complete(
+    request: Request,
+    pending: ConnectSession,
+    *,
+    cipher: Cipher,
+    connections: ConnectionRepository,
+    apps: Mapping[str, ConfiguredApp],
+    client: Client,
+    public_url: str,
+) -> Response:
     """Finish a claimed authorization: record a refusal, or exchange the code and activate."""
     params = request.query_params
-    connection = await runtime.connections.get(pending.connection_id)
-    app = runtime.apps.get(connection.app) if connection else None
+    connection = await connections.get(pending.connection_id)
+    app = apps.get(connection.app) if connection else None
     oauth = app.oauth() if app else None
     if connection is None or app is None or oauth is None:
         return message_page(request, 404, "This connection no longer exists", "It was deleted.")
@@ -178,7 +200,9 @@ async def _complete(request: Request, runtime: Runtime, pending: ConnectSession)
     error = params.get("error")
     if error:
         reason = (params.get("error_description") or error)[:500]
-        await _fail(runtime, connection.id, error, f"{name} refused the authorization: {reason}")
+        await _fail(
+            connections, connection.id, error, f"{name} refused the authorization: {reason}"
+        )
         return message_page(
             request, 400, f"{name} did not authorize Keygate", f"{name} said: {reason}"
         )
@@ -190,18 +214,16 @@ async def _complete(request: Request, runtime: Runtime, pending: ConnectSession)
             f"{name} sent no code back. Start again from a fresh connect link.",
         )
     verifier = (
-        runtime.cipher.decrypt(
-            pending.verifier_ciphertext, bound_to=f"pkce:{connection.id}"
-        ).decode()
+        cipher.decrypt(pending.verifier_ciphertext, bound_to=f"pkce:{connection.id}").decode()
         if pending.verifier_ciphertext
         else None
     )
     try:
         tokens = await request_tokens(
-            runtime.upstream,
+            client,
             app,
             oauth,
-            authorization_code_form(code, redirect_uri(runtime), verifier),
+            authorization_code_form(code, redirect_uri(public_url), verifier),
         )
     except OAuthClientMissing:
         return _missing_client(request, app.name)
@@ -216,11 +238,11 @@ async def _complete(request: Request, runtime: Runtime, pending: ConnectSession)
     except TokenResponseError as exc:
         reason = (exc.description or exc.error)[:500]
         await _fail(
-            runtime, connection.id, exc.error, f"{name} refused the code exchange: {reason}"
+            connections, connection.id, exc.error, f"{name} refused the code exchange: {reason}"
         )
         return message_page(
             request, 400, f"{name} did not authorize Keygate", f"{name} said: {reason}"
         )
-    await runtime.connections.activate(connection.id, tokens.stored_values(), tokens.expires_at)
+    await connections.activate(connection.id, tokens.stored_values(), tokens.expires_at)
     log.info("connection %s (%s) authorized", connection.id, app.name)
     return success_page(request, app)

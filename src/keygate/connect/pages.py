@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
+from pyreqwest.client import Client
 
 from keygate.catalog.auth import CredentialDoesNotFit, render_auth
 from keygate.catalog.model import ApiKeyMethod, Method
@@ -22,9 +23,17 @@ from keygate.connect.screens import (
     success_page,
 )
 from keygate.connect.verify import VerificationFailed, verify_secret
-from keygate.control.auth import RuntimeDep
-from keygate.runtime import Runtime
+from keygate.control.deps import (
+    AppsDep,
+    CipherDep,
+    ConnectionsDep,
+    PublicUrlDep,
+    SessionsDep,
+    SessionTtlDep,
+    UpstreamDep,
+)
 from keygate.secret import Secret
+from keygate.store.connections import ConnectionRepository
 from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate.connect")
@@ -41,22 +50,52 @@ async def stylesheet() -> FileResponse:
 
 
 @router.get("/connect")
-async def connect_page(request: Request, runtime: RuntimeDep) -> Response:
+async def connect_page(
+    request: Request,
+    cipher: CipherDep,
+    sessions: SessionsDep,
+    connections: ConnectionsDep,
+    apps: AppsDep,
+    ttl_seconds: SessionTtlDep,
+) -> Response:
     """The page behind a connection's `url`."""
     try:
-        ctx = await load_context(runtime, request.query_params.get("session_token"))
+        ctx = await load_context(
+            request.query_params.get("session_token"),
+            cipher=cipher,
+            sessions=sessions,
+            connections=connections,
+            apps=apps,
+            ttl_seconds=ttl_seconds,
+        )
     except PageError as err:
         return message_page(request, err.status, err.heading, err.message)
     return render_connect(request, ctx)
 
 
 @router.post("/connect")
-async def connect_submit(request: Request, runtime: RuntimeDep) -> Response:
+async def connect_submit(
+    request: Request,
+    cipher: CipherDep,
+    sessions: SessionsDep,
+    connections: ConnectionsDep,
+    apps: AppsDep,
+    ttl_seconds: SessionTtlDep,
+    upstream: UpstreamDep,
+    public_url: PublicUrlDep,
+) -> Response:
     """The person continues: pasted secrets are verified here; OAuth goes to the provider."""
     form = await request.form()
     token = form.get("session_token")
     try:
-        ctx = await load_context(runtime, token if isinstance(token, str) else None)
+        ctx = await load_context(
+            token if isinstance(token, str) else None,
+            cipher=cipher,
+            sessions=sessions,
+            connections=connections,
+            apps=apps,
+            ttl_seconds=ttl_seconds,
+        )
     except PageError as err:
         return message_page(request, err.status, err.heading, err.message)
     method = ctx.app.spec.method(Method(ctx.connection.method))
@@ -72,16 +111,31 @@ async def connect_submit(request: Request, runtime: RuntimeDep) -> Response:
                     request, ctx, f"That does not look like a {field.label}.", 400
                 )
             values[field.name] = Secret(text)
-        return await _finish_secret(request, runtime, ctx, method, values)
-    return await start_authorization(request, runtime, ctx)
+        return await _finish_secret(
+            request,
+            ctx,
+            method,
+            values,
+            client=upstream,
+            sessions=sessions,
+            connections=connections,
+            ttl_seconds=ttl_seconds,
+        )
+    return await start_authorization(
+        request, ctx, cipher=cipher, sessions=sessions, public_url=public_url
+    )
 
 
 async def _finish_secret(
     request: Request,
-    runtime: Runtime,
     ctx: ConnectContext,
     method: ApiKeyMethod,
     values: dict[str, Secret],
+    *,
+    client: Client,
+    sessions: SessionRepository,
+    connections: ConnectionRepository,
+    ttl_seconds: int,
 ) -> Response:
     plain = {name: secret.reveal() for name, secret in values.items()}
     try:
@@ -91,16 +145,16 @@ async def _finish_secret(
         label = next((f.label for f in method.fields if f.name == exc.field), exc.field)
         return render_connect(request, ctx, f"That does not look like a {label}.", 400)
     try:
-        await verify_secret(runtime.upstream, ctx.app, method, auth)
+        await verify_secret(client, ctx.app, method, auth)
     except VerificationFailed as failed:
         return render_connect(request, ctx, str(failed), 400)
-    spent = await SessionRepository(runtime.db).spend(
-        ctx.token.nonce, ctx.connection.id, session_expiry(runtime, ctx.token)
+    spent = await sessions.spend(
+        ctx.token.nonce, ctx.connection.id, session_expiry(ctx.token, ttl_seconds)
     )
     if not spent:
         return message_page(
             request, 410, "This link was already used", "Each connect link works once."
         )
-    await runtime.connections.activate(ctx.connection.id, plain, expires_at=None)
+    await connections.activate(ctx.connection.id, plain, expires_at=None)
     log.info("connection %s is ACTIVE (%s, key verified)", ctx.connection.id, ctx.app.name)
     return success_page(request, ctx.app)

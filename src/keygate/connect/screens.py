@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,8 @@ from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import ApiKeyMethod, Method
 from keygate.connect.tokens import InvalidSessionToken, SessionToken, parse
 from keygate.control.security_headers import content_security_policy
-from keygate.runtime import Runtime
+from keygate.crypto import Cipher
+from keygate.store.connections import ConnectionRepository
 from keygate.store.records import ConnectionRecord
 from keygate.store.sessions import SessionRepository
 
@@ -76,10 +78,22 @@ def message_page(
     )
 
 
-async def load_context(runtime: Runtime, raw_token: str | None) -> ConnectContext:
-    """Check a session token end to end, or raise the PageError a person should see."""
+async def load_context(
+    raw_token: str | None,
+    *,
+    cipher: Cipher,
+    sessions: SessionRepository,
+    connections: ConnectionRepository,
+    apps: Mapping[str, ConfiguredApp],
+    ttl_seconds: int,
+) -> ConnectContext:
+    """Check a session token end to end, or raise the PageError a person should see.
+
+    `cipher` verifies the token, `ttl_seconds` is how long it lives, `sessions` says whether it
+    was spent; `connections` and `apps` give the connection it opens and that one's app.
+    """
     try:
-        token = parse(runtime.cipher, raw_token or "")
+        token = parse(cipher, raw_token or "")
     except InvalidSessionToken:
         raise PageError(
             400,
@@ -87,30 +101,30 @@ async def load_context(runtime: Runtime, raw_token: str | None) -> ConnectContex
             "The connect link is incomplete or was altered. Ask for a new link: "
             "GET /connections/{id} returns a fresh url.",
         ) from None
-    if token.expired(runtime.settings.session_ttl_seconds):
+    if token.expired(ttl_seconds):
         raise PageError(
             410,
             "This link has expired",
             "Connect links are valid for a limited time. Ask for a new link: "
             "GET /connections/{id} returns a fresh url.",
         )
-    if await SessionRepository(runtime.db).is_spent(token.nonce):
+    if await sessions.is_spent(token.nonce):
         raise PageError(
             410,
             "This link was already used",
             "Each connect link works once. Ask for a new link: GET /connections/{id} "
             "returns a fresh url.",
         )
-    connection = await runtime.connections.get(token.connection_id)
-    app = runtime.apps.get(connection.app) if connection else None
+    connection = await connections.get(token.connection_id)
+    app = apps.get(connection.app) if connection else None
     if connection is None or app is None:
         raise PageError(404, "This connection no longer exists", "It was deleted.")
     return ConnectContext(token, raw_token or "", connection, app)
 
 
-def session_expiry(runtime: Runtime, token: SessionToken) -> datetime:
+def session_expiry(token: SessionToken, ttl_seconds: int) -> datetime:
     """When the session this token opened stops being usable."""
-    return datetime.fromtimestamp(token.issued_at + runtime.settings.session_ttl_seconds, UTC)
+    return datetime.fromtimestamp(token.issued_at + ttl_seconds, UTC)
 
 
 def render_connect(

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from keygate.control.auth import CallerDep, RuntimeDep
+from keygate.control.auth import CallerDep
+from keygate.control.deps import AppsDep
 from keygate.control.openapi import AppEnvelope, AppList, error_responses, success
 from keygate.control.views import app_view
 from keygate.errors import UnknownAppError
@@ -20,9 +21,9 @@ router = APIRouter(tags=["apps"])
     response_model=None,
     responses={**success(AppList, "Every app of the catalog."), **error_responses(401, 503)},
 )
-async def list_apps(runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+async def list_apps(apps: AppsDep, caller: CallerDep) -> dict[str, Any]:
     """Every app in the catalog."""
-    return {"apps": [app_view(runtime.apps[name]) for name in sorted(runtime.apps)]}
+    return {"apps": [app_view(apps[name]) for name in sorted(apps)]}
 
 
 @router.get(
@@ -31,9 +32,9 @@ async def list_apps(runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
     response_model=None,
     responses={**success(AppEnvelope, "The app."), **error_responses(401, 404, 503)},
 )
-async def get_app(app: str, runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+async def get_app(app: str, apps: AppsDep, caller: CallerDep) -> dict[str, Any]:
     """One app of the catalog."""
-    configured = runtime.apps.get(app)
+    configured = apps.get(app)
     if configured is None:
         raise UnknownAppError(f"Unknown app {app!r}.")
     return {"app": app_view(configured)}

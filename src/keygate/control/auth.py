@@ -7,20 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
+from keygate.control.deps import ReadsDep
 from keygate.control.openapi import API_KEY_SCHEME
-from keygate.runtime import Runtime
-from keygate.store.reads import CachedReads
 from keygate.store.records import ApiKeyRecord
-
-
-def get_runtime(request: Request) -> Runtime:
-    """The process runtime, set on the app at start-up."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 async def get_caller(
     request: Request,
+    reads: ReadsDep,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY_SCHEME)],
 ) -> ApiKeyRecord:
     """The caller's API key record; raises InvalidApiKey (401).
@@ -28,9 +22,7 @@ async def get_caller(
     `_declared` only puts the security scheme in the OpenAPI document: the raw header is
     checked here, so every malformed value gets the same 401 JSON answer.
     """
-    reads: CachedReads = request.app.state.reads
     return await reads.api_key(request.headers.get("authorization"))
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CallerDep = Annotated[ApiKeyRecord, Depends(get_caller)]

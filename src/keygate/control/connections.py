@@ -12,7 +12,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from keygate.catalog.model import Method
-from keygate.control.auth import CallerDep, RuntimeDep
+from keygate.control.auth import CallerDep
+from keygate.control.deps import (
+    Apps,
+    AppsDep,
+    CipherDep,
+    ConnectionsDep,
+    PublicUrlDep,
+    ReadsDep,
+    UpstreamDep,
+)
 from keygate.control.openapi import (
     MAX_METADATA_BYTES,
     ConnectionEnvelope,
@@ -29,7 +38,6 @@ from keygate.errors import (
     describe_validation,
 )
 from keygate.oauth.revoke import revoke_connection
-from keygate.runtime import Runtime
 from keygate.store.connections import ConnectionFilter
 from keygate.store.records import Status
 
@@ -57,9 +65,9 @@ class CreateConnection(BaseModel):
         return value
 
 
-def _known_app(runtime: Runtime, app: str) -> None:
-    if app not in runtime.apps:
-        known = ", ".join(sorted(runtime.apps))
+def _known_app(apps: Apps, app: str) -> None:
+    if app not in apps:
+        known = ", ".join(sorted(apps))
         raise UnknownAppInRequest(f"Unknown app {app!r}. Known apps: {known}.")
 
 
@@ -84,7 +92,10 @@ def _connection_id(value: str) -> str:
     responses={**success(ConnectionPage, "A page."), **error_responses(400, 401, 503)},
 )
 async def list_connections(
-    runtime: RuntimeDep,
+    connections: ConnectionsDep,
+    apps: AppsDep,
+    cipher: CipherDep,
+    public_url: PublicUrlDep,
     caller: CallerDep,
     app: str | None = None,
     status: Annotated[str | None, Query(description="PENDING, ACTIVE or FAILED")] = None,
@@ -94,7 +105,7 @@ async def list_connections(
 ) -> dict[str, Any]:
     """The caller's workspace's connections, filtered and paginated."""
     if app is not None:
-        _known_app(runtime, app)
+        _known_app(apps, app)
     try:
         status_filter = Status(status) if status is not None else None
         method_filter = Method(method).value if method is not None else None
@@ -105,12 +116,11 @@ async def list_connections(
     if status_filter is Status.DELETED:
         raise BadRequest("Deleted connections are gone; status must be PENDING, ACTIVE or FAILED.")
     after = decode_cursor(cursor) if cursor else 0
-    rows, more = await runtime.connections.list(
+    rows, more = await connections.list(
         caller.workspace_id, ConnectionFilter(app, status_filter, method_filter), limit, after
     )
-    public, cipher = runtime.settings.public_url, runtime.cipher
     return {
-        "connections": [connection_view(r, public, cipher) for r in rows],
+        "connections": [connection_view(r, public_url, cipher) for r in rows],
         "next_cursor": encode_cursor(rows[-1].seq) if more and rows else None,
     }
 
@@ -142,12 +152,17 @@ async def parse_create(request: Request) -> CreateConnection:
     },
 )
 async def create_connection(
-    request: Request, runtime: RuntimeDep, caller: CallerDep
+    request: Request,
+    connections: ConnectionsDep,
+    apps: AppsDep,
+    cipher: CipherDep,
+    public_url: PublicUrlDep,
+    caller: CallerDep,
 ) -> JSONResponse:
     """A new PENDING connection whose `url` a person opens to authorize it."""
     body = await parse_create(request)
-    _known_app(runtime, body.app)
-    spec = runtime.apps[body.app].spec
+    _known_app(apps, body.app)
+    spec = apps[body.app].spec
     method = body.method or spec.methods[0].type
     if spec.method(method) is None:
         raise UnsupportedMethodError(
@@ -156,11 +171,11 @@ async def create_connection(
         )
     if body.scopes is not None and method is not Method.OAUTH2:
         raise BadRequest("scopes apply to OAUTH2 connections only.")
-    record = await runtime.connections.create(
+    record = await connections.create(
         caller.workspace_id, body.app, method.value, body.metadata, body.scopes
     )
     log.info("connection %s created (%s, %s)", record.id, record.app, record.method)
-    view = connection_view(record, runtime.settings.public_url, runtime.cipher)
+    view = connection_view(record, public_url, cipher)
     return JSONResponse({"connection": view}, status_code=201)
 
 
@@ -171,13 +186,17 @@ async def create_connection(
     responses={**success(ConnectionEnvelope, "The connection."), **error_responses(401, 404, 503)},
 )
 async def get_connection(
-    connection_id: str, runtime: RuntimeDep, caller: CallerDep
+    connection_id: str,
+    connections: ConnectionsDep,
+    cipher: CipherDep,
+    public_url: PublicUrlDep,
+    caller: CallerDep,
 ) -> dict[str, Any]:
     """One connection of the caller's workspace (another workspace's id is a 404)."""
-    record = await runtime.connections.get(_connection_id(connection_id), caller.workspace_id)
+    record = await connections.get(_connection_id(connection_id), caller.workspace_id)
     if record is None:
         raise ConnectionNotFound
-    return {"connection": connection_view(record, runtime.settings.public_url, runtime.cipher)}
+    return {"connection": connection_view(record, public_url, cipher)}
 
 
 @router.delete(
@@ -190,15 +209,22 @@ async def get_connection(
     },
 )
 async def delete_connection(
-    connection_id: str, runtime: RuntimeDep, caller: CallerDep
+    connection_id: str,
+    connections: ConnectionsDep,
+    apps: AppsDep,
+    reads: ReadsDep,
+    upstream: UpstreamDep,
+    cipher: CipherDep,
+    public_url: PublicUrlDep,
+    caller: CallerDep,
 ) -> dict[str, Any]:
     """Revoke upstream tokens where the provider can (best effort), then forget the connection."""
-    record = await runtime.connections.get(_connection_id(connection_id), caller.workspace_id)
+    record = await connections.get(_connection_id(connection_id), caller.workspace_id)
     if record is None:
         raise ConnectionNotFound
-    await revoke_connection(runtime, record)
-    await runtime.connections.delete(record.id)
-    runtime.cache.forget_connection(record.id)
+    await revoke_connection(record, apps.get(record.app), connections=connections, client=upstream)
+    await connections.delete(record.id)
+    reads.forget_connection(record.id)
     log.info("connection %s deleted (%s)", record.id, record.app)
-    view = connection_view(record, runtime.settings.public_url, runtime.cipher, deleted=True)
+    view = connection_view(record, public_url, cipher, deleted=True)
     return {"connection": view}

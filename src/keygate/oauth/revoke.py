@@ -6,24 +6,36 @@ import logging
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from pyreqwest.client import Client
+
+from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import Method
 from keygate.oauth.client_auth import client_credentials
-from keygate.runtime import Runtime
+from keygate.store.connections import ConnectionRepository
 from keygate.store.records import ConnectionRecord
 
 log = logging.getLogger("keygate.oauth")
 
 
-async def revoke_connection(runtime: Runtime, connection: ConnectionRecord) -> bool:
-    """Ask the provider to revoke the connection's refresh (else access) token; never raises."""
+async def revoke_connection(
+    connection: ConnectionRecord,
+    app: ConfiguredApp | None,
+    *,
+    connections: ConnectionRepository,
+    client: Client,
+) -> bool:
+    """Ask the provider to revoke the connection's refresh (else access) token; never raises.
+
+    `app` is the connection's configured app (None if the catalog no longer has it);
+    `connections` holds its credential; `client` sends the revocation.
+    """
     if connection.method != Method.OAUTH2.value:
         return False
-    app = runtime.apps.get(connection.app)
     oauth = app.oauth() if app else None
     if app is None or oauth is None or oauth.revoke_url is None or not app.client_id:
         return False
     try:
-        credential = await runtime.connections.credentials(connection.id)
+        credential = await connections.credentials(connection.id)
     except Exception:
         log.warning("revoke %s: stored credential unreadable", connection.id)
         return False
@@ -39,7 +51,7 @@ async def revoke_connection(runtime: Runtime, connection: ConnectionRecord) -> b
     headers.append(("Content-Type", "application/x-www-form-urlencoded"))
     try:
         response = await (
-            runtime.upstream.post(str(oauth.revoke_url))
+            client.post(str(oauth.revoke_url))
             .headers(headers)
             .body_text(body)
             .timeout(timedelta(seconds=10))

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from keygate.crypto import hash_api_key
 from keygate.errors import InvalidApiKey
-from keygate.store.cache import is_missing
+from keygate.store.cache import StateCache, is_missing
+from keygate.store.connections import ConnectionRepository
+from keygate.store.keys import KeyRepository
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
-
-if TYPE_CHECKING:
-    from keygate.runtime import Runtime
 
 _BEARER = "bearer "
 
@@ -33,12 +32,36 @@ def is_uuid(value: str) -> bool:
     return _UUID.match(value) is not None
 
 
-class CachedReads:
-    """API keys, connections and credentials, from cache when possible."""
+class _ReadSources(Protocol):
+    """Something holding the repositories and cache the reads go through (transitional)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._rt = runtime
-        self._cache = runtime.cache
+    keys: KeyRepository
+    connections: ConnectionRepository
+    cache: StateCache
+
+
+class CachedReads:
+    """API keys, connections and credentials, from cache when possible.
+
+    One per process: the composition code builds it and hands it to every surface that reads.
+    """
+
+    def __init__(
+        self,
+        keys: KeyRepository | _ReadSources,
+        connections: ConnectionRepository | None = None,
+        cache: StateCache | None = None,
+    ) -> None:
+        if not isinstance(keys, KeyRepository):
+            # Transitional: `gateway/proxy.py` and `gateway/injection.py` still hand over the
+            # whole runtime until they are given this object; then only the three remain.
+            sources = keys
+            keys, connections, cache = sources.keys, sources.connections, sources.cache
+        if connections is None or cache is None:
+            raise TypeError("CachedReads needs the key and connection repositories and the cache")
+        self._keys = keys
+        self._connections = connections
+        self._cache = cache
 
     async def api_key(self, authorization: str | None) -> ApiKeyRecord:
         """The caller's key from its Authorization header; raises InvalidApiKey."""
@@ -52,7 +75,7 @@ class CachedReads:
             found = await self._cache.load(
                 self._cache.keys,
                 digest,
-                lambda: self._rt.keys.find_active_key(digest),
+                lambda: self._keys.find_active_key(digest),
                 store_none=False,
             )
             if found is None:
@@ -73,7 +96,7 @@ class CachedReads:
             record = await self._cache.load(
                 self._cache.connections,
                 connection_id,
-                lambda: self._rt.connections.get(connection_id),
+                lambda: self._connections.get(connection_id),
             )
         else:
             record = cached  # type: ignore[assignment]
@@ -89,7 +112,7 @@ class CachedReads:
             return await self._cache.load(
                 self._cache.defaults,
                 key,
-                lambda: self._rt.connections.oldest_active(workspace_id, app),
+                lambda: self._connections.oldest_active(workspace_id, app),
             )
         return cached  # type: ignore[return-value]
 
@@ -100,6 +123,10 @@ class CachedReads:
             return await self._cache.load(
                 self._cache.credentials,
                 connection_id,
-                lambda: self._rt.connections.credentials(connection_id),
+                lambda: self._connections.credentials(connection_id),
             )
         return cached  # type: ignore[return-value]
+
+    def forget_connection(self, connection_id: str) -> None:
+        """Drop a connection this process deleted from the cache, last good entries included."""
+        self._cache.forget_connection(connection_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keygate.store.database import Database
@@ -54,6 +54,23 @@ class SessionRepository:
             return await session.scalar(
                 select(ConnectSession).where(ConnectSession.state_hash == state_hash)
             )
+
+    async def claim(self, state_hash: str) -> ConnectSession | None:
+        """Mark the pending authorization with this state completed and return it; None if it
+        is unknown, already completed or expired (one UPDATE decides races)."""
+        now = utcnow()
+        async with self._db.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ConnectSession)
+                .where(
+                    ConnectSession.state_hash == state_hash,
+                    ConnectSession.completed_at.is_(None),
+                    ConnectSession.expires_at > now,
+                )
+                .values(completed_at=now)
+            )
+            claimed = getattr(result, "rowcount", 0) == 1
+        return await self.by_state(state_hash) if claimed else None
 
     async def purge_expired(self) -> int:
         """Forget sessions past their expiry (their tokens are refused by age anyway)."""
