@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     """Seconds a request body may go without sending a byte before Keygate answers 408
     `request_timeout` (an upstream request it was feeding is aborted)."""
     max_concurrent_requests: int = Field(default=1024, ge=1)
-    """Requests each worker process handles at once (granian's backpressure); more wait for a
-    slot."""
+    """Connections each worker process serves at once (granian's backpressure, which counts
+    idle keep-alive connections too); more wait in the listen backlog for a slot."""
 
     migrate_on_start: bool = True
     access_log: bool = True

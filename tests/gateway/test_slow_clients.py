@@ -204,6 +204,33 @@ def test_requests_in_flight_are_bounded_per_worker(
         process.stop()
 
 
+def test_open_connections_are_bounded_per_worker(
+    tmp_path: Path, upstream: tuple[RecordingUpstream, ServerThread]
+) -> None:
+    """The same bound counts connections, not only requests: two idle keep-alive connections
+    hold both slots, so a third connection is not served until the header limit closes one."""
+    deployment, _ = _deploy(tmp_path, upstream[1], "kg_bounded_connections")
+    process = deployment.serve(extra_env={**LIMITS, "KEYGATE_MAX_CONCURRENT_REQUESTS": "2"})
+    try:
+        request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        idle = [send_raw(deployment.port, request) for _ in range(2)]
+        try:
+            for sock in idle:
+                assert parse_response(sock.recv(65536))[0] == 200  # answered, kept alive, idle
+            started = time.monotonic()
+            response = httpx.get(f"{deployment.url}/healthz", timeout=HEADER_TIMEOUT + SLACK + 5)
+            waited = time.monotonic() - started
+            assert response.status_code == 200
+            assert waited >= HEADER_TIMEOUT * 0.5, f"answered after {waited:.2f} s: no bound"
+            for sock in idle:
+                assert read_until_closed(sock, SLACK)[1] is not None  # closed by the limit
+        finally:
+            for sock in idle:
+                sock.close()
+    finally:
+        process.stop()
+
+
 @pytest.mark.parametrize(
     ("surface", "body"),
     [
