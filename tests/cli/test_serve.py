@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from tests.cli.conftest import KEYGATE, Cli, assert_one_line_error
+from tests.support.processes import stop_process, wait_until_serving
 from tests.support.servers import ServerThread, free_port
 from tests.support.upstream import RecordingUpstream
 
@@ -106,24 +107,10 @@ def served(
         )
     cli.env["KEYGATE_PORT"] = str(port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, stderr_path.read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "keygate serve did not answer /healthz in 60 s"
-            time.sleep(0.2)
+        wait_until_serving(url, process, stderr_path.read_text)
         yield Served(cli, key, url, connection_id, process, stderr_path, stdout_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 def test_serve_runs_two_workers_and_call_goes_through_the_gateway(
@@ -258,12 +245,7 @@ def test_serve_says_when_the_public_url_differs(installed: tuple[Cli, str]) -> N
         first = process.stdout.readline()
     finally:
         stopper.cancel()
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
         if process.stdout is not None:
             process.stdout.close()
     assert first.strip() == (

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +26,7 @@ from hypothesis import strategies as st
 
 from tests.cli.conftest import KEYGATE, Cli
 from tests.support.databases import PG_URL, create_postgres_database
+from tests.support.processes import stop_process, wait_until_serving
 from tests.support.servers import ServerThread, free_port
 from tests.support.upstream import RecordingUpstream
 
@@ -79,16 +79,7 @@ def served(
             stderr=stderr,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, stderr_path.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "keygate serve did not answer /healthz in 60 s"
-            time.sleep(0.2)
+        wait_until_serving(f"http://127.0.0.1:{port}", process, stderr_path.read_text)
         yield Served(
             port,
             key,
@@ -99,12 +90,7 @@ def served(
             stderr_path,
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
         decoy.stop()
 
 

@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -93,18 +95,12 @@ class Deployment:
                 stderr=subprocess.STDOUT,
             )
         process = Process(popen, log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if popen.poll() is not None:
-                raise RuntimeError(f"Keygate exited early:\n{process.output()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        process.stop()
-        raise RuntimeError(f"Keygate did not start:\n{process.output()}")
+        try:
+            wait_until_serving(self.url, popen, process.output, within=30)
+        except BaseException:
+            process.stop()
+            raise
+        return process
 
     def serve(self, workers: int = 1, extra_env: dict[str, str] | None = None) -> Process:
         """`keygate serve` with granian."""
@@ -143,10 +139,34 @@ class Process:
 
     def stop(self) -> None:
         """Terminate and wait (kill if it lingers)."""
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+        stop_process(self.popen)
+
+
+def wait_until_serving(
+    url: str, popen: subprocess.Popen[bytes], output: Callable[[], str], within: float = 60
+) -> None:
+    """Wait until the Keygate at `url` answers /healthz; fail with its `output()` if the process
+    exits first or does not answer `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        if popen.poll() is not None:
+            raise RuntimeError(f"Keygate exited early:\n{output()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Keygate did not answer /healthz in {within:g} s:\n{output()}")
+        time.sleep(0.1)
+
+
+def stop_process(popen: subprocess.Popen[Any]) -> None:
+    """Terminate a child and wait for it (kill it if it lingers)."""
+    if popen.poll() is None:
+        popen.terminate()
+        try:
+            popen.wait(20)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(10)
