@@ -22,6 +22,7 @@ from keygate import __version__
 from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
+from keygate.connect.tokens import connect_url
 from keygate.control import apps, connections, docs, openapi
 from keygate.control.security_headers import SecurityHeaders
 from keygate.errors import (
@@ -36,7 +37,7 @@ from keygate.errors import (
 from keygate.gateway.bodies import BodyReader
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
-from keygate.oauth.lifecycle import RefreshStep
+from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
 from keygate.settings import Settings
@@ -133,6 +134,46 @@ def _methods_by_app(api: FastAPI) -> dict[str, list[str]]:
     return {name: app.spec.method_names for name, app in runtime.apps.items()}
 
 
+def _build_gateway(
+    runtime: Runtime,
+    reads: CachedReads,
+    metrics: GatewayMetrics,
+    on_refresh_step: RefreshStep | None,
+) -> Gateway:
+    """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
+    the pooled upstream client must be created)."""
+    upstream = runtime.upstream
+    cipher = runtime.cipher
+    public_url = runtime.settings.public_url
+
+    def reconnect_url(connection_id: str) -> str:
+        return connect_url(public_url, cipher, connection_id)
+
+    lifecycle = TokenLifecycle(
+        runtime.connections,
+        runtime.cache.credentials,
+        upstream,
+        RefreshPolicy.from_settings(runtime.settings),
+        reconnect_url,
+        clock=runtime.clock,
+        on_step=on_refresh_step,
+    )
+    return Gateway(
+        apps=runtime.apps,
+        cache=runtime.cache,
+        reads=reads,
+        connections=runtime.connections,
+        lifecycle=lifecycle,
+        upstream=upstream,
+        exact_upstream=runtime.exact_upstream,
+        settings=runtime.settings,
+        reconnect_url=reconnect_url,
+        outage=runtime.db.outage,
+        metrics=metrics,
+        clock=runtime.clock,
+    )
+
+
 class KeygateApp:
     """The ASGI entry point: lifespan, gateway dispatch, body limits, then FastAPI."""
 
@@ -163,7 +204,8 @@ class KeygateApp:
         )
         runtime.start_background()
         self.runtime = runtime
-        self.gateway = Gateway(runtime, self.metrics, self._on_refresh_step)
+        reads = CachedReads(runtime)  # the one the gateway uses, built once
+        self.gateway = _build_gateway(runtime, reads, self.metrics, self._on_refresh_step)
         self.control.state.runtime = runtime
         self.control.state.reads = CachedReads(runtime)
         self.control.state.metrics = self.metrics
