@@ -171,13 +171,13 @@ class Gateway:
                 exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
 
-            # 3. The route: API key, connection and rendered credential. It is keyed by the raw
-            # Authorization and connection-choice values, unparsed: the same values resolve to
-            # the same key and connection until a write clears the cache (and the routes with
-            # it), so a hit costs no hashing and no lookup. It is re-resolved when the token is
-            # due for refresh, and when the credential cache no longer holds the very record the
-            # route was built from (`is not`): a refresh puts its new credential there without a
-            # cache clear, and a clear empties it.
+            # 3. The route: API key, connection and rendered credential. It is keyed by the app
+            # and the raw Authorization and connection-choice values, unparsed: the same values
+            # resolve to the same key and connection until a write clears the cache (and the
+            # routes with it), so a hit hashes no token and looks up no record. It is resolved
+            # again when the token is due for refresh, and when the credential cache no longer
+            # holds the very record the route was built from (`is not`, one pointer compare): a
+            # refresh puts its new credential there without a cache clear, and a clear empties it.
             now = self._clock()
             route = self._routes.get((app_name, authorization, choice))
             if (
