@@ -143,11 +143,10 @@ def _build_gateway(
     """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
     the pooled upstream client must be created)."""
     upstream = runtime.upstream
-    cipher = runtime.cipher
-    public_url = runtime.settings.public_url
 
     def reconnect_url(connection_id: str) -> str:
-        return connect_url(public_url, cipher, connection_id)
+        # Read when a link is made, as the connect pages read them.
+        return connect_url(runtime.settings.public_url, runtime.cipher, connection_id)
 
     lifecycle = TokenLifecycle(
         runtime.connections,
