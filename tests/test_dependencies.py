@@ -87,13 +87,10 @@ def test_connect_links_are_made_by_the_connect_package() -> None:
 
 COMPOSITION = ("keygate.app", "keygate.asgi", "keygate.cli")
 """The code that builds the runtime and hands its parts out (the CLI opens one per command)."""
-NOT_YET_NARROWED = ("keygate.gateway.proxy", "keygate.gateway.injection")
-"""Still given the whole runtime: the gateway's own change removes them from this list."""
 
 
 def test_only_the_composition_code_imports_the_runtime() -> None:
     graph = import_graph()
     importers = {name for name, deps in graph.items() if "keygate.runtime" in deps}
     assert importers, "the graph should see the composition code import keygate.runtime"
-    allowed = (*COMPOSITION, *NOT_YET_NARROWED)
-    assert sorted(name for name in importers if not within(name, allowed)) == []
+    assert sorted(name for name in importers if not within(name, COMPOSITION)) == []

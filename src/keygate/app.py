@@ -22,6 +22,7 @@ from keygate import __version__
 from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
+from keygate.connect.tokens import connect_url
 from keygate.control import apps, connections, docs, openapi
 from keygate.control.deps import Collaborators, provide, provided
 from keygate.control.security_headers import SecurityHeaders
@@ -37,7 +38,7 @@ from keygate.errors import (
 from keygate.gateway.bodies import BodyReader
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
-from keygate.oauth.lifecycle import RefreshStep
+from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
 from keygate.settings import Settings
@@ -135,6 +136,45 @@ def _methods_by_app(api: FastAPI) -> dict[str, list[str]]:
     return {name: app.spec.method_names for name, app in wired.current_apps().items()}
 
 
+def _build_gateway(
+    runtime: Runtime,
+    reads: CachedReads,
+    metrics: GatewayMetrics,
+    on_refresh_step: RefreshStep | None,
+) -> Gateway:
+    """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
+    the pooled upstream client must be created)."""
+    upstream = runtime.upstream
+
+    def reconnect_url(connection_id: str) -> str:
+        # Read when a link is made, as the connect pages read them.
+        return connect_url(runtime.settings.public_url, runtime.cipher, connection_id)
+
+    lifecycle = TokenLifecycle(
+        runtime.connections,
+        runtime.cache.credentials,
+        upstream,
+        RefreshPolicy.from_settings(runtime.settings),
+        reconnect_url,
+        clock=runtime.clock,
+        on_step=on_refresh_step,
+    )
+    return Gateway(
+        apps=runtime.apps,
+        cache=runtime.cache,
+        reads=reads,
+        connections=runtime.connections,
+        lifecycle=lifecycle,
+        upstream=upstream,
+        exact_upstream=runtime.exact_upstream,
+        settings=runtime.settings,
+        reconnect_url=reconnect_url,
+        outage=runtime.db.outage,
+        metrics=metrics,
+        clock=runtime.clock,
+    )
+
+
 class KeygateApp:
     """The ASGI entry point: lifespan, gateway dispatch, body limits, then FastAPI."""
 
@@ -165,10 +205,9 @@ class KeygateApp:
         )
         runtime.start_background()
         self.runtime = runtime
-        # One cache of reads for the process. The gateway still builds its own from the
-        # runtime; once its constructor takes this object, it is handed `reads` too.
+        # One cache of reads for the process, shared by the gateway and the control plane.
         reads = CachedReads(runtime.keys, runtime.connections, runtime.cache)
-        self.gateway = Gateway(runtime, self.metrics, self._on_refresh_step)
+        self.gateway = _build_gateway(runtime, reads, self.metrics, self._on_refresh_step)
         provide(
             self.control,
             Collaborators(
@@ -176,9 +215,8 @@ class KeygateApp:
                 sessions=SessionRepository(runtime.db),
                 cipher=runtime.cipher,
                 reads=reads,
-                # Read at request time: `Runtime.reload` replaces `runtime.apps` with a new
-                # mapping (one assignment), so each request sees one whole configuration, the
-                # current one; the gateway keeps reading the same attribute directly.
+                # `Runtime.reload` updates `runtime.apps` in place (the gateway holds the same
+                # mapping); the control plane reads it at request time all the same.
                 current_apps=lambda: runtime.apps,
                 upstream=runtime.upstream,
                 database=runtime.db,

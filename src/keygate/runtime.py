@@ -128,13 +128,17 @@ class Runtime:
         self.cache.epoch = epoch
         self.cache.clear()
         from_env = self.settings.apps
-        self.apps = {
+        configured = {
             name: configure_app(
                 spec,
                 from_env.get(name, AppOverrides()).merged_over(stored.get(name, AppOverrides())),
             )
             for name, spec in self.catalog.items()
         }
+        # In place, never replaced: the gateway holds this mapping (it takes no Runtime) and
+        # reads it with no call per request. The keys are the catalog's, fixed at start-up, so
+        # the update swaps values only, in one step no request can see half done.
+        self.apps.update(configured)
 
     async def _after_local_write(self, epoch: int) -> None:
         self.cache.epoch = epoch

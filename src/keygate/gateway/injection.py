@@ -9,7 +9,7 @@ from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import Method
 from keygate.errors import CredentialsUnavailable, InjectionMisconfigured, StoreUnavailable
 from keygate.oauth.lifecycle import TokenLifecycle
-from keygate.runtime import Runtime
+from keygate.store.cache import StateCache
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, CredentialRecord
 from keygate.store.schema import utcnow
@@ -49,13 +49,17 @@ def render_credential(
 
 
 class Injector:
-    """Rendered credentials per connection, once per credential version."""
+    """Rendered credentials per connection, once per credential version.
 
-    def __init__(self, runtime: Runtime, lifecycle: TokenLifecycle) -> None:
-        self._reads = CachedReads(runtime)
+    `reads` gives the stored credential, `lifecycle` refreshes it when due, and `cache` says
+    when the rendered ones must go (with every cached record, on any write).
+    """
+
+    def __init__(self, reads: CachedReads, lifecycle: TokenLifecycle, cache: StateCache) -> None:
+        self._reads = reads
         self._lifecycle = lifecycle
         self._rendered: dict[tuple[str, int], Injection] = {}
-        runtime.cache.on_clear(self._rendered.clear)
+        cache.on_clear(self._rendered.clear)
 
     async def injection_for(
         self, app: ConfiguredApp, connection: ConnectionRecord

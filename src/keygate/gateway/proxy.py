@@ -12,13 +12,15 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from pyreqwest import exceptions as upstream_errors
+from pyreqwest.client import Client
 
 from keygate.catalog.loader import ConfiguredApp
-from keygate.connect.tokens import connect_url
+from keygate.clock import Clock
 from keygate.errors import (
     BodyTooLarge,
     ConnectionAppMismatch,
@@ -35,6 +37,7 @@ from keygate.errors import (
     render_error,
 )
 from keygate.gateway.bodies import BodyReader, StreamedBody
+from keygate.gateway.exact import ExactClient
 from keygate.gateway.headers import (
     downstream_response_headers,
     read_caller_headers,
@@ -46,9 +49,11 @@ from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, client_rewrites_path, split_app
 from keygate.gateway.ratelimit import KeyRateLimiter
 from keygate.gateway.request_log import RequestLog
-from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
-from keygate.runtime import Runtime
-from keygate.store.outage import is_unreachable
+from keygate.oauth.lifecycle import TokenLifecycle
+from keygate.settings import Settings
+from keygate.store.cache import StateCache
+from keygate.store.connections import ConnectionRepository
+from keygate.store.outage import StoreOutage, is_unreachable
 from keygate.store.reads import CachedReads
 from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 
@@ -68,34 +73,48 @@ _MAX_ROUTES = 100_000
 
 
 class Gateway:
-    """The ASGI handler for gateway requests (dispatched before any framework routing)."""
+    """The ASGI handler for gateway requests (dispatched before any framework routing).
+
+    It holds what it uses and nothing else: `apps` is the runtime's mapping of configured apps,
+    which the runtime updates in place on every reload (so the gateway always sees the current
+    one without a call per request); `reads`, the process's one `CachedReads`; `connections`,
+    for a background refresh; the two upstream clients; the token lifecycle, and the link a
+    person opens to re-authorize a connection.
+    """
 
     def __init__(
-        self, runtime: Runtime, metrics: GatewayMetrics, on_refresh_step: RefreshStep | None = None
+        self,
+        *,
+        apps: Mapping[str, ConfiguredApp],
+        cache: StateCache,
+        reads: CachedReads,
+        connections: ConnectionRepository,
+        lifecycle: TokenLifecycle,
+        upstream: Client,
+        exact_upstream: ExactClient,
+        settings: Settings,
+        reconnect_url: Callable[[str], str],
+        outage: StoreOutage,
+        metrics: GatewayMetrics,
+        clock: Clock,
     ) -> None:
-        self._rt = runtime
-        self._reads = CachedReads(runtime)
-        self._cache = runtime.cache
-        self._credential_of = runtime.cache.credentials.lookup
-        self._upstream = runtime.upstream  # built here, inside the serving loop, once
+        # Bound once: the mapping is updated in place, never replaced (see `Runtime.reload`).
+        self._app_of = apps.get
+        self._reads = reads
+        self._cache = cache
+        self._credential_of = cache.credentials.lookup
+        self._connections = connections
+        self._upstream = upstream
+        self._exact_upstream = exact_upstream
+        self._reconnect_url = reconnect_url
+        self._outage = outage
+        self._clock = clock  # tests move it; production is time.time
         # (app, Authorization, connection choice) → route; dropped with the cache on any write.
-        self._clock = runtime.clock
         self._routes: dict[tuple[str, bytes | None, bytes | None], _Route] = {}
-        runtime.cache.on_clear(self._routes.clear)
-        self._lifecycle = TokenLifecycle(
-            runtime.connections,
-            runtime.cache.credentials,
-            self._upstream,
-            RefreshPolicy.from_settings(runtime.settings),
-            lambda connection_id: connect_url(
-                runtime.settings.public_url, runtime.cipher, connection_id
-            ),
-            clock=runtime.clock,
-            on_step=on_refresh_step,
-        )
-        self._injector = Injector(runtime, self._lifecycle)
+        cache.on_clear(self._routes.clear)
+        self._lifecycle = lifecycle
+        self._injector = Injector(reads, lifecycle, cache)
         self._background: set[asyncio.Task[None]] = set()
-        settings = runtime.settings
         limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._limiter = limiter if limiter.enabled else None
         self._max_body = settings.max_request_body
@@ -117,14 +136,16 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         # The request runs in this one coroutine (a large response streams through one more):
-        # every await that suspends resumes through each coroutine frame above it, so the hot
-        # path keeps the stack flat — routing, the upstream exchange and its one replay inline.
+        # every await that suspends resumes through each coroutine frame above it, and a Python
+        # call costs ~0.1 % of a request. So the steady-state steps stay inline, each named by a
+        # numbered comment, and what only a first request, a refused token, a rewritten byte or
+        # an error needs is a method of its own.
         started = time.perf_counter()
+        # 1. The caller's headers, read in one pass; its request id if valid, else a new one.
         forward, forwarded_names, authorization, choice, request_id, declared, chunked, exact = (
             read_caller_headers(scope["headers"])
         )
         if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
-            # Not the caller's own valid id: a new one.
             self._id_counter = number = (self._id_counter + 1) & 0xFFFFFFFFFFFF
             request_id = b"%s%012x" % (self._id_prefix, number)
         app_name = "-"
@@ -132,11 +153,12 @@ class Gateway:
         connection_id = ""
         streamed: StreamedBody | None = None
         try:
+            # 2. The target: method, app, native path and query give the upstream URL.
             if scope["method"] not in FORWARDED_METHODS:
                 raise MethodNotAllowedError(_ALLOW, _NOT_FORWARDED)
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
             app_name, native, safe = split_app(raw_path)
-            app = self._rt.apps.get(app_name)
+            app = self._app_of(app_name)
             if app is None:
                 app_name = "-"
                 raise UnknownAppError("Unknown app. GET /apps lists the apps this Keygate serves.")
@@ -148,7 +170,15 @@ class Gateway:
             if query:
                 exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
-            now = self._clock()  # the runtime's clock: tests move it, production is time.time
+
+            # 3. The route: API key, connection and rendered credential. It is keyed by the app
+            # and the raw Authorization and connection-choice values, unparsed: the same values
+            # resolve to the same key and connection until a write clears the cache (and the
+            # routes with it), so a hit hashes no token and looks up no record. It is resolved
+            # again when the token is due for refresh, and when the credential cache no longer
+            # holds the very record the route was built from (`is not`, one pointer compare): a
+            # refresh puts its new credential there without a cache clear, and a clear empties it.
+            now = self._clock()
             route = self._routes.get((app_name, authorization, choice))
             if (
                 route is None
@@ -162,11 +192,17 @@ class Gateway:
             connection_id = route.connection.id
             injection = route.injection
             auth = injection.auth
+
+            # 4. The headers to send: the caller's (less any it sent under an injected name) and
+            # the app's defaults it did not send.
             if auth.drop and not auth.drop.isdisjoint(forwarded_names):
                 forward = auth.without_injected(forward)  # the caller may not set a secret's name
             for key, name, value in app.default_headers:
                 if key not in forwarded_names:
                     forward.append((name, value))
+
+            # 5. The body: refused early over a declared limit; a small one read whole, a large
+            # one streamed on as it arrives.
             if declared is not None and self._max_body and _length(declared) > self._max_body:
                 raise BodyTooLarge(StreamedBody.limit_message(self._max_body))
             first = b""
@@ -175,20 +211,19 @@ class Gateway:
                 first, more = await self._body.read(receive)
                 if more:
                     streamed = StreamedBody(first, receive, self._max_body, self._body)
-            may_replay = injection.refreshable  # a 401 gets one refresh and one replay
             if exact:
                 refuse_control_bytes(forward)
+
+            # 6. The exchange, with the credential injected; a 401 gets one refresh and one
+            # replay (a body already streamed cannot be sent again).
+            may_replay = injection.refreshable
             while True:
                 # `url` is what the caller asked for; an injected query secret joins it only here.
                 target = auth.url(url) if auth.query else url
                 headers = [*forward, *auth.headers]
                 if exact:
-                    # Bytes the pooled client would rewrite: the exact client sends them as given.
-                    exchange: Any = self._rt.exact_upstream.stream(
-                        scope["method"],
-                        target,
-                        headers,
-                        streamed if streamed is not None else _body_bytes(first, declared),
+                    exchange: Any = self._exact_exchange(
+                        scope["method"], target, headers, streamed, first, declared
                     )
                 else:
                     try:
@@ -203,11 +238,12 @@ class Gateway:
                     exchange = builder.build_streamed()
                 async with exchange as response:
                     status = response.status
-                    replay = status == 401 and may_replay and streamed is None
-                    if not replay:
+                    if status != 401 or not may_replay or streamed is not None:
                         if status == 401 and may_replay:
                             # The body is gone: pass the 401 on, but refresh for the next request.
                             self._refresh_later(connection_id, injection.version)
+
+                        # 7. The response: the upstream's status, headers and body, as sent.
                         try:
                             out = downstream_response_headers(
                                 response.headers.items(), response.get_header("connection")
@@ -226,43 +262,15 @@ class Gateway:
                             await send({"type": "http.response.body", "body": body})
                         else:
                             await _stream_response(send, status, out, response.body_reader)
-                if not replay:
-                    break
-                # The upstream refused the token: refresh once (shared with concurrent callers),
-                # then replay.
+                        break
                 may_replay = False
-                fresh = await self._lifecycle.refresh(
-                    route.app, route.connection, injection.version
-                )
-                injection = self._injector.render(route.app, route.connection, fresh)
+                injection = await self._refreshed(route, injection)
                 auth = injection.auth
-        except KeygateError as error:
-            status = error.status
-            await self._send_error(send, error, request_id, connection_id)
-        except upstream_errors.RequestError as exc:
-            failure = self._upstream_failure(exc, streamed)
-            status = failure.status
-            await self._send_error(send, failure, request_id, connection_id)
-        except upstream_errors.PyreqwestError as exc:
-            # The client's messages quote the upstream URL, which may carry an injected query
-            # secret: log the kind of failure only.
-            log.error("gateway request %s failed: %s", request_id.decode(), type(exc).__name__)
-            status = 500
-            await self._send_error(send, KeygateError(), request_id, connection_id)
         except Exception as exc:
-            if is_unreachable(exc):
-                # A database outage the store did not translate: expected, logged by its account.
-                failure = self._rt.db.outage.failed(exc)
-            else:
-                # A bug (or a decryption failure): say so in JSON, log it once, with no request
-                # data beyond the id.
-                log.exception("gateway request %s failed", request_id.decode())
-                failure = KeygateError()
-            status = failure.status
-            await self._send_error(send, failure, request_id, connection_id)
+            status = await self._send_failure(send, exc, streamed, request_id, connection_id)
         finally:
-            # Queued for the request log (see `RequestLog.entries`): a call only when a batch
-            # starts or fills.
+            # 8. The request log: queued (see `RequestLog.entries`), with a call only when a
+            # batch starts or fills.
             pending = self._pending
             pending.append(
                 (
@@ -338,9 +346,7 @@ class Gateway:
             raise ReauthorizationRequired(
                 f"Connection {record.id} needs a person to re-authorize it: open reconnect_url.",
                 extra={
-                    "reconnect_url": connect_url(
-                        self._rt.settings.public_url, self._rt.cipher, record.id
-                    ),
+                    "reconnect_url": self._reconnect_url(record.id),
                     "connection_id": record.id,
                 },
             )
@@ -351,6 +357,20 @@ class Gateway:
             )
         return record
 
+    def _exact_exchange(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        streamed: StreamedBody | None,
+        first: bytes,
+        declared: bytes | None,
+    ) -> Any:
+        """The exchange for bytes the pooled client would rewrite: the exact client sends them
+        as given (see `gateway/exact.py`)."""
+        body = streamed if streamed is not None else _body_bytes(first, declared)
+        return self._exact_upstream.stream(method, target, headers, body)
+
     @staticmethod
     def _refuse_header_value(forward: list[tuple[str, str]], request_id: bytes) -> NoReturn:
         """The pooled client refused a header value: the caller's (400), else the injected one."""
@@ -358,6 +378,42 @@ class Gateway:
         # The injected credential's value: never in a log line or an error body.
         log.error("gateway request %s: the injected header value is invalid", request_id.decode())
         raise KeygateError()
+
+    async def _refreshed(self, route: _Route, refused: Injection) -> Injection:
+        """The upstream refused the token: refresh once (shared with concurrent callers) and
+        render the new credential for the replay."""
+        fresh = await self._lifecycle.refresh(route.app, route.connection, refused.version)
+        return self._injector.render(route.app, route.connection, fresh)
+
+    async def _send_failure(
+        self,
+        send: Any,
+        exc: Exception,
+        streamed: StreamedBody | None,
+        request_id: bytes,
+        connection_id: str,
+    ) -> int:
+        """Answer a request that failed with a JSON error; its status."""
+        failure: KeygateError
+        if isinstance(exc, KeygateError):
+            failure = exc
+        elif isinstance(exc, upstream_errors.RequestError):
+            failure = self._upstream_failure(exc, streamed)
+        elif isinstance(exc, upstream_errors.PyreqwestError):
+            # The client's messages quote the upstream URL, which may carry an injected query
+            # secret: log the kind of failure only.
+            log.error("gateway request %s failed: %s", request_id.decode(), type(exc).__name__)
+            failure = KeygateError()
+        elif is_unreachable(exc):
+            # A database outage the store did not translate: expected, logged by its account.
+            failure = self._outage.failed(exc)
+        else:
+            # A bug (or a decryption failure): say so in JSON, log it once, with no request data
+            # beyond the id.
+            log.error("gateway request %s failed", request_id.decode(), exc_info=exc)
+            failure = KeygateError()
+        await self._send_error(send, failure, request_id, connection_id)
+        return failure.status
 
     def _upstream_failure(
         self, exc: upstream_errors.RequestError, streamed: StreamedBody | None
@@ -372,8 +428,8 @@ class Gateway:
     def _refresh_later(self, connection_id: str, seen_version: int) -> None:
         async def refresh() -> None:
             try:
-                connection = await self._rt.connections.get(connection_id)
-                app = self._rt.apps.get(connection.app) if connection else None
+                connection = await self._connections.get(connection_id)
+                app = self._app_of(connection.app) if connection else None
                 if connection is None or app is None:
                     return
                 await self._lifecycle.refresh(app, connection, seen_version)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Protocol
 
 from keygate.crypto import hash_api_key
 from keygate.errors import InvalidApiKey
@@ -32,14 +31,6 @@ def is_uuid(value: str) -> bool:
     return _UUID.match(value) is not None
 
 
-class _ReadSources(Protocol):
-    """Something holding the repositories and cache the reads go through (transitional)."""
-
-    keys: KeyRepository
-    connections: ConnectionRepository
-    cache: StateCache
-
-
 class CachedReads:
     """API keys, connections and credentials, from cache when possible.
 
@@ -47,18 +38,8 @@ class CachedReads:
     """
 
     def __init__(
-        self,
-        keys: KeyRepository | _ReadSources,
-        connections: ConnectionRepository | None = None,
-        cache: StateCache | None = None,
+        self, keys: KeyRepository, connections: ConnectionRepository, cache: StateCache
     ) -> None:
-        if not isinstance(keys, KeyRepository):
-            # Transitional: `gateway/proxy.py` and `gateway/injection.py` still hand over the
-            # whole runtime until they are given this object; then only the three remain.
-            sources = keys
-            keys, connections, cache = sources.keys, sources.connections, sources.cache
-        if connections is None or cache is None:
-            raise TypeError("CachedReads needs the key and connection repositories and the cache")
         self._keys = keys
         self._connections = connections
         self._cache = cache
