@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +13,7 @@ import httpx
 import pytest
 
 from tests.cli.conftest import Cli
+from tests.support.processes import stop_process
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,12 +61,7 @@ def test_make_run_honours_port_and_sandbox_port(
         assert "127.0.0.1:8080" not in output
         assert "127.0.0.1:9010" not in output
     finally:
-        os.killpg(make.pid, signal.SIGTERM)
-        try:
-            make.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(make.pid, signal.SIGKILL)
-            make.wait(10)
+        stop_process(make, group=True)
 
 
 def _port_free(port: int) -> bool:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -25,6 +23,7 @@ import httpx
 from keygate.runtime import Runtime
 from keygate.settings import Settings
 from tests.cli.conftest import KEYGATE, Cli
+from tests.support.processes import stop_process
 
 CODE_LINE = re.compile(r"open (\S+) and enter the code: (\S+)")
 
@@ -83,12 +82,7 @@ def serving(cli: Cli, tmp: Path, *args: str) -> Iterator[Path]:
             _wait_for(f"http://127.0.0.1:{first + 1}/_sandbox/stats", process, out)
         yield out
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stop_process(process, group=True)
 
 
 def device_flow(cli: Cli) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -161,12 +162,20 @@ def wait_until_serving(
         time.sleep(0.1)
 
 
-def stop_process(popen: subprocess.Popen[Any]) -> None:
-    """Terminate a child and wait for it (kill it if it lingers)."""
-    if popen.poll() is None:
+def stop_process(popen: subprocess.Popen[Any], *, group: bool = False) -> None:
+    """Terminate a child and wait for it (kill it if it lingers); with `group`, its whole
+    process group (a child started with `start_new_session`, such as `make run`)."""
+    if popen.poll() is not None:
+        return
+    if group:
+        os.killpg(popen.pid, signal.SIGTERM)
+    else:
         popen.terminate()
-        try:
-            popen.wait(20)
-        except subprocess.TimeoutExpired:
+    try:
+        popen.wait(20)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(popen.pid, signal.SIGKILL)
+        else:
             popen.kill()
-            popen.wait(10)
+        popen.wait(10)
