@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from keygate.sandbox.faults import TokenEndpointMode
+from keygate.sandbox.faults import SandboxStarlette, TokenEndpointMode
 from keygate.sandbox.oauth.protocol import split_scopes
 from keygate.sandbox.request_context import sandbox_state
+from keygate.sandbox.state import SandboxState
 
 
 class AdminInputError(ValueError):
@@ -180,3 +182,20 @@ def admin_routes() -> list[Route]:
         Route("/_sandbox/clock", advance_clock, methods=["POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
     ]
+
+
+State = TypeVar("State", bound=SandboxState)
+
+
+def sandbox_app(
+    routes: Sequence[BaseRoute], state: State, seed: Callable[[State], None]
+) -> Starlette:
+    """A sandbox app serving `routes` (plus admin input errors as 400) over `state`, which
+    `seed` fills with demo data first when the config asks for it; `app.state.sandbox`."""
+    app = SandboxStarlette(
+        routes=list(routes), exception_handlers={AdminInputError: admin_error_response}
+    )
+    if state.config.seed_data:
+        seed(state)
+    app.state.sandbox = state
+    return app

@@ -5,13 +5,12 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
-from keygate.sandbox.admin import AdminInputError, admin_error_response, admin_routes
+from keygate.sandbox.admin import admin_routes, sandbox_app
 from keygate.sandbox.clock import SandboxClock
 from keygate.sandbox.config import SandboxConfig
 from keygate.sandbox.constant_contact import account, contacts, custom_fields, lists, tags
 from keygate.sandbox.constant_contact.seed import seed_demo_data
 from keygate.sandbox.constant_contact.store import CONSTANT_CONTACT_OAUTH, ConstantContactState
-from keygate.sandbox.faults import SandboxStarlette
 from keygate.sandbox.oauth.routes import oauth_routes
 
 
@@ -56,12 +55,5 @@ def create_constant_contact_app(
     config: SandboxConfig, clock: SandboxClock | None = None
 ) -> Starlette:
     """Build the Constant Contact sandbox; its state is `app.state.sandbox`."""
-    app = SandboxStarlette(
-        routes=constant_contact_routes(),
-        exception_handlers={AdminInputError: admin_error_response},
-    )
     state = ConstantContactState(config, clock)
-    if config.seed_data:
-        seed_demo_data(state)
-    app.state.sandbox = state
-    return app
+    return sandbox_app(constant_contact_routes(), state, seed_demo_data)

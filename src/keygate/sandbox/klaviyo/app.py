@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keygate.sandbox.admin import AdminInputError, admin_error_response, admin_routes, read_json
+from keygate.sandbox.admin import AdminInputError, admin_routes, read_json, sandbox_app
 from keygate.sandbox.clock import SandboxClock
 from keygate.sandbox.config import SandboxConfig
-from keygate.sandbox.faults import SandboxStarlette
 from keygate.sandbox.klaviyo.gate import BURST_STEADY_XS, Endpoint, klaviyo_endpoint
 from keygate.sandbox.klaviyo.jsonapi import jsonapi_response, resource_url
 from keygate.sandbox.klaviyo.lists import (
@@ -112,12 +111,4 @@ def klaviyo_routes() -> list[BaseRoute]:
 
 def create_klaviyo_app(config: SandboxConfig, clock: SandboxClock | None = None) -> Starlette:
     """Build the Klaviyo sandbox; its state is `app.state.sandbox` (a `KlaviyoState`)."""
-    app = SandboxStarlette(
-        routes=klaviyo_routes(),
-        exception_handlers={AdminInputError: admin_error_response},
-    )
-    state = KlaviyoState(config, clock)
-    if config.seed_data:
-        seed_demo_data(state)
-    app.state.sandbox = state
-    return app
+    return sandbox_app(klaviyo_routes(), KlaviyoState(config, clock), seed_demo_data)
