@@ -168,6 +168,9 @@ class Runtime:
             try:
                 if await self.db.epoch() != self.cache.epoch:
                     await self.reload()
+                # The store answered: what a clear set aside long ago is no longer worth
+                # serving in a later outage (it may be a revoked key).
+                self.cache.expire_last_good(self.settings.stale_if_error_seconds)
                 if ticks % housekeeping_every == 0:
                     await self._flush_key_uses()
                     await SessionRepository(self.db).purge_expired()

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
 
     session_ttl_seconds: int = Field(default=3600, ge=60)
     cache_poll_interval: float = Field(default=1.0, gt=0)
+    stale_if_error_seconds: float = Field(default=60.0, ge=0)
+    """How long a record a write made stale may still be served if the database then becomes
+    unreachable before it is reloaded (0: never); see "Database outages" in the README."""
     refresh_margin_seconds: int = Field(default=300, ge=0)
     refresh_backoff_base: float = Field(default=1.0, gt=0)
     refresh_backoff_cap: float = Field(default=300.0, gt=0)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
+from pydantic import SecretStr
 from pyreqwest import exceptions as upstream_errors
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from keygate.crypto import generate_key
 from keygate.errors import CredentialsUnavailable, StoreUnavailable
+from keygate.runtime import Runtime
+from keygate.settings import Settings
 from keygate.store.cache import BoundedMap, StateCache, is_missing
 from keygate.store.outage import StoreOutage, is_unreachable
 
@@ -171,3 +178,39 @@ def test_what_counts_as_the_store_being_unreachable() -> None:
     translated = CredentialsUnavailable()
     translated.__cause__ = ConnectionRefusedError()
     assert not is_unreachable(translated)
+
+
+async def test_last_good_entries_expire_while_the_store_is_reachable() -> None:
+    """An entry a clear set aside and nobody reloaded (a key revoked elsewhere, say) is not
+    served in an outage that begins after the staleness limit; a recent one still is."""
+    state = StateCache(max_entries=10)
+    state.keys.put("revoked-long-ago", "key-a")  # type: ignore[arg-type]
+    state.clear()
+    state.expire_last_good(max_age=60)  # the poll, store reachable: still recent, kept
+    assert await state.load(state.keys, "revoked-long-ago", _unreachable) == "key-a"  # type: ignore[comparison-overlap]
+    state.expire_last_good(max_age=0)  # the poll, once the limit has passed
+    with pytest.raises(StoreUnavailable):
+        await state.load(state.keys, "revoked-long-ago", _unreachable)
+    state.keys.put("recent", "key-b")  # type: ignore[arg-type]
+    state.clear()
+    assert await state.load(state.keys, "recent", _unreachable) == "key-b"  # type: ignore[comparison-overlap]
+
+
+async def test_the_runtimes_poll_expires_last_good_entries(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'keygate.db'}",
+        encryption_key=SecretStr(generate_key()),
+        cache_poll_interval=0.05,
+        stale_if_error_seconds=0.2,
+    )
+    runtime = await Runtime.open(settings)
+    try:
+        runtime.start_background()
+        runtime.cache.keys.put("digest", "key")  # type: ignore[arg-type]
+        runtime.cache.clear()
+        assert runtime.cache.keys.last_good("digest") == "key"
+        await asyncio.sleep(1.0)  # several polls, past the limit
+        assert is_missing(runtime.cache.keys.last_good("digest"))
+    finally:
+        await runtime.close()

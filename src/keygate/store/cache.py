@@ -8,12 +8,16 @@ A clear does not throw entries away: it sets them aside as "last good". The next
 reloads it from the store, as before; only when the store is unreachable (StoreUnavailable) is the
 last good entry served instead, so a database outage right after a write does not take down every
 route. A successful reload replaces the last good entry — or, when it finds nothing, drops it (a
-revoked key must not come back in a later outage).
+revoked key must not come back in a later outage). An entry nobody asked for since the clear is
+not reloaded, so it could be a revoked key's or a deleted connection's: while the store is
+reachable the runtime's poll drops last good entries older than `KEYGATE_STALE_IF_ERROR_SECONDS`
+(`expire_last_good`), so an outage can only bring back what was current that recently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -32,7 +36,8 @@ class BoundedMap(Generic[K, V]):
 
     def __init__(self, max_size: int) -> None:
         self._data: dict[K, V] = {}
-        self._last_good: dict[K, V] = {}
+        self._last_good: dict[K, tuple[V, float]] = {}
+        """Cleared entries: the value and when (monotonic) a clear set it aside."""
         self._max = max_size
         self.lookup: Callable[[K], V | None] = self._data.get
         """The value or None: `dict.get` of the map, bound once (the hot path's read costs no
@@ -51,7 +56,8 @@ class BoundedMap(Generic[K, V]):
 
     def last_good(self, key: K) -> V | object:
         """The value this key had before the last clear (not reloaded since), or missing."""
-        return self._last_good.get(key, _MISSING)
+        kept = self._last_good.get(key)
+        return _MISSING if kept is None else kept[0]
 
     def forget(self, key: K) -> None:
         """Drop a key, its last good value included (it is known to be gone)."""
@@ -59,12 +65,21 @@ class BoundedMap(Generic[K, V]):
         self._last_good.pop(key, None)
 
     def clear(self) -> None:
-        """Empty the map; what it held stays as last good until reloaded."""
-        if len(self._last_good) + len(self._data) > self._max:
-            self._last_good = dict(self._data)  # the newest entries are the ones worth keeping
+        """Empty the map; what it held stays as last good until reloaded or expired."""
+        now = time.monotonic()
+        aside = {key: (value, now) for key, value in self._data.items()}
+        if len(self._last_good) + len(aside) > self._max:
+            self._last_good = aside  # the newest entries are the ones worth keeping
         else:
-            self._last_good.update(self._data)
+            self._last_good.update(aside)
         self._data.clear()  # in place: `lookup` is bound to this dict
+
+    def expire_last_good(self, set_aside_before: float) -> None:
+        """Drop the last good entries a clear set aside before that (monotonic) moment."""
+        if self._last_good:
+            self._last_good = {
+                key: kept for key, kept in self._last_good.items() if kept[1] >= set_aside_before
+            }
 
     def __len__(self) -> int:
         return len(self._data)
@@ -109,6 +124,13 @@ class StateCache:
         self.credentials.clear()
         for listener in self._listeners:
             listener()
+
+    def expire_last_good(self, max_age: float) -> None:
+        """Drop last good entries set aside more than `max_age` seconds ago (call while the store
+        is reachable: those entries could be revoked keys or deleted connections)."""
+        before = time.monotonic() - max_age
+        for table in (self.keys, self.connections, self.defaults, self.credentials):
+            table.expire_last_good(before)
 
     def forget_connection(self, connection_id: str) -> None:
         """Drop a connection this process deleted, last good included: an outage right after
