@@ -193,7 +193,10 @@ def test_apps_catalog(tenant: Tenant) -> None:
     assert apps["klaviyo"]["display_name"] == "Klaviyo"
     assert apps["constant-contact"]["methods"] == ["OAUTH2"]
     assert set(apps["klaviyo"]) == {"app", "display_name", "methods", "docs_url", "base_url"}
-    assert tenant.http.get("/apps/klaviyo").json()["app"]["app"] == "klaviyo"
+    detail = tenant.http.get("/apps/klaviyo").json()["app"]
+    assert detail["app"] == "klaviyo"
+    assert detail["pagination"] == {"next": "links.next", "link": "absolute", "items": "data"}
+    assert isinstance(detail["endpoints"], list)
     assert_error(tenant.http.get("/apps/nope"), 404, "unknown_app")
 
 

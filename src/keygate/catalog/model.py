@@ -289,6 +289,102 @@ class ApiKeyMethod(_Strict):
 
 ConnectionMethod = Annotated[OAuth2Method | ApiKeyMethod, Field(discriminator="type")]
 
+_DOTTED = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*$")
+_ACTION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _dotted(value: str | None) -> str | None:
+    if value is not None and not _DOTTED.match(value):
+        raise ValueError(f"{value!r} is not a dotted path into a JSON body, e.g. links.next")
+    return value
+
+
+class Pagination(_Strict):
+    """How the app's list responses point at their next page.
+
+    `next` is the dotted path in a JSON response body to the next page's link (absent or null
+    on the last page); `link` says whether that link is an absolute URL (Klaviyo's JSON:API
+    `links.next`) or a path relative to the root of `base_url` (Constant Contact's
+    `_links.next.href`, `/v3/…?cursor=…`). `items` is the dotted path to the page's items when
+    every list endpoint shares it (an endpoint may name its own).
+    """
+
+    next: str
+    link: Literal["absolute", "relative"]
+    items: str | None = None
+
+    _paths = field_validator("next", "items")(_dotted)
+
+
+class Text(_Strict):
+    """A short text in English and Chinese (skills and tools are served in both)."""
+
+    en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
+
+
+class EndpointParam(_Strict):
+    """One path or query parameter of an endpoint."""
+
+    name: str = Field(min_length=1)
+    location: Literal["path", "query"] = Field(alias="in")
+    type: Literal["string", "integer", "boolean"] = "string"
+    required: bool = False
+    description: Text | None = None
+    example: str | int | bool | None = None
+
+    @model_validator(mode="after")
+    def _path_params_required(self) -> EndpointParam:
+        if self.location == "path" and not self.required:
+            raise ValueError(f"path parameter {self.name!r} must be required")
+        return self
+
+
+class Endpoint(_Strict):
+    """One endpoint of the app's native API, named as an action agents can search and run."""
+
+    name: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    summary: Text
+    params: list[EndpointParam] = Field(default_factory=list)
+    body: dict[str, Any] | list[Any] | None = None
+    paginated: bool = False
+    items: str | None = None
+
+    _items = field_validator("items")(_dotted)
+
+    @field_validator("name")
+    @classmethod
+    def _action_name(cls, value: str) -> str:
+        if not _ACTION.match(value):
+            raise ValueError("an endpoint name is lower-case snake_case, e.g. get_profiles")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _native_path(cls, value: str) -> str:
+        if not value.startswith("/") or "?" in value or "#" in value:
+            raise ValueError("a path starts with '/' and carries no query (declare params)")
+        return value
+
+    @model_validator(mode="after")
+    def _path_params_declared(self) -> Endpoint:
+        in_path = set(_placeholders(self.path))
+        declared = {p.name for p in self.params if p.location == "path"}
+        if in_path != declared:
+            missing = sorted(in_path - declared) or sorted(declared - in_path)
+            raise ValueError(
+                f"path {self.path!r}: path parameters {', '.join(missing)} must appear both in "
+                "the path as {name} and in params with in: path"
+            )
+        names = [(p.location, p.name) for p in self.params]
+        if len(names) != len(set(names)):
+            raise ValueError("a parameter is declared twice")
+        if self.body is not None and self.method in ("GET", "DELETE"):
+            raise ValueError(f"a {self.method} endpoint takes no example body")
+        return self
+
 
 class AppSpec(_Strict):
     """One app of the catalog: its upstream, how to connect, and how to inject credentials."""
@@ -299,6 +395,8 @@ class AppSpec(_Strict):
     base_url: HttpUrl
     methods: list[ConnectionMethod] = Field(min_length=1)
     default_headers: dict[str, str] = Field(default_factory=dict)
+    pagination: Pagination | None = None
+    endpoints: list[Endpoint] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -327,6 +425,12 @@ class AppSpec(_Strict):
                     raise ValueError(
                         f"default_headers: {entry.header_name} is injected by {method.type.value}"
                     )
+        actions = [e.name for e in self.endpoints]
+        twice = sorted({a for a in actions if actions.count(a) > 1})
+        if twice:
+            raise ValueError(f"endpoints: {', '.join(twice)} named twice")
+        if any(e.paginated for e in self.endpoints) and self.pagination is None:
+            raise ValueError("endpoints: a paginated endpoint needs the app's pagination")
         return self
 
     def method(self, kind: Method) -> OAuth2Method | ApiKeyMethod | None:

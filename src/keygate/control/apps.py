@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from keygate.control.auth import CallerDep
 from keygate.control.deps import AppsDep
 from keygate.control.openapi import AppEnvelope, AppList, error_responses, success
-from keygate.control.views import app_view
+from keygate.control.views import app_detail_view, app_view
 from keygate.errors import UnknownAppError
 
 router = APIRouter(tags=["apps"])
@@ -37,4 +37,4 @@ async def get_app(app: str, apps: AppsDep, caller: CallerDep) -> dict[str, Any]:
     configured = apps.get(app)
     if configured is None:
         raise UnknownAppError(f"Unknown app {app!r}.")
-    return {"app": app_view(configured)}
+    return {"app": app_detail_view(configured)}

@@ -95,6 +95,30 @@ class AppOut(BaseModel):
     base_url: str
 
 
+class EndpointOut(BaseModel):
+    """One catalog endpoint of an app (an action agents can search and run)."""
+
+    name: str
+    method: str
+    path: str
+    summary: dict[str, str] = Field(description="`en` and `zh`.")
+    params: list[dict[str, Any]]
+    body: Any = None
+    paginated: bool
+    items: str | None = None
+
+
+class AppDetailOut(AppOut):
+    """One app with its pagination and catalog endpoints."""
+
+    pagination: dict[str, Any] | None = Field(
+        default=None,
+        description="How list responses link their next page: `next` (dotted path to the link "
+        "in the body), `link` (`absolute` URL or `relative` to the base URL's root), `items`.",
+    )
+    endpoints: list[EndpointOut]
+
+
 class AppList(BaseModel):
     """Every app of the catalog."""
 
@@ -104,7 +128,7 @@ class AppList(BaseModel):
 class AppEnvelope(BaseModel):
     """One app."""
 
-    app: AppOut
+    app: AppDetailOut
 
 
 _ERRORS: dict[int, str] = {

@@ -68,3 +68,13 @@ def app_view(app: ConfiguredApp) -> dict[str, Any]:
         "docs_url": str(app.spec.docs_url),
         "base_url": app.base_url,
     }
+
+
+def app_detail_view(app: ConfiguredApp) -> dict[str, Any]:
+    """The app object with its pagination and catalog endpoints (`GET /apps/{app}`)."""
+    pagination = app.spec.pagination
+    return {
+        **app_view(app),
+        "pagination": None if pagination is None else pagination.model_dump(),
+        "endpoints": [e.model_dump(by_alias=True) for e in app.spec.endpoints],
+    }
