@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from keygate.catalog.caller_slots import CallerSlot, caller_slots
 from keygate.catalog.model import AppSpec, Method, OAuth2Method
 from keygate.errors import ConfigurationError
 from keygate.secret import Secret
@@ -133,12 +134,15 @@ class ConfiguredApp:
     """The upstream origin (and base path) without a trailing slash."""
     default_headers: tuple[tuple[bytes, str, str], ...] = field(init=False)
     """The catalog's default headers as (lower-case name bytes, name, value), for the proxy."""
+    caller_slots: tuple[CallerSlot, ...] = field(init=False)
+    """Where the app's own SDK puts its credential: a caller's Keygate key is accepted there."""
 
     def __post_init__(self) -> None:
         # Computed once here: the proxy reads both on every request.
         object.__setattr__(self, "base_url", str(self.spec.base_url).rstrip("/"))
         headers = tuple((k.lower().encode(), k, v) for k, v in self.spec.default_headers.items())
         object.__setattr__(self, "default_headers", headers)
+        object.__setattr__(self, "caller_slots", caller_slots(self.spec))
 
     @property
     def name(self) -> str:

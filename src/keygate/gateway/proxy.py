@@ -37,6 +37,12 @@ from keygate.errors import (
     render_error,
 )
 from keygate.gateway.bodies import BodyReader, StreamedBody
+from keygate.gateway.caller_key import (
+    find_caller_key,
+    has_bearer,
+    without_query_param,
+    without_slot_header,
+)
 from keygate.gateway.exact import ExactClient
 from keygate.gateway.headers import (
     downstream_response_headers,
@@ -170,6 +176,13 @@ class Gateway:
             if query:
                 exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
+            if app.caller_slots and (
+                authorization is None or not authorization.startswith(b"Bearer ")
+            ):
+                # No Bearer: the key may be where the app's own SDK puts its credential.
+                authorization, forward, url = self._caller_key(
+                    app, authorization, scope["headers"], forward, forwarded_names, query, url
+                )
 
             # 3. The route: API key, connection and rendered credential. It is keyed by the app
             # and the raw Authorization and connection-choice values, unparsed: the same values
@@ -287,6 +300,31 @@ class Gateway:
             size = len(pending)
             if size == 1 or size >= self._batch:
                 self._log.appended()
+
+    @staticmethod
+    def _caller_key(
+        app: ConfiguredApp,
+        authorization: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+        forward: list[tuple[str, str]],
+        forwarded_names: set[bytes],
+        query: bytes,
+        url: str,
+    ) -> tuple[bytes | None, list[tuple[str, str]], str]:
+        """Authorization, forwarded headers and URL with a key from a native slot taken out of
+        what is forwarded and presented as Bearer (unchanged when no slot holds one)."""
+        if has_bearer(authorization):
+            return authorization, forward, url
+        found = find_caller_key(app.caller_slots, authorization, headers, query)
+        if found is None:
+            return authorization, forward, url
+        slot = found.slot
+        if slot.query is not None:
+            kept = without_query_param(query, slot.query)
+            url = url.partition("?")[0] + ("?" + kept.decode("ascii") if kept else "")
+        elif slot.header is not None and slot.header != b"authorization":
+            forward = without_slot_header(forward, forwarded_names, slot.header)
+        return found.authorization, forward, url
 
     async def _resolve(
         self,
