@@ -176,13 +176,6 @@ class Gateway:
             if query:
                 exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
-            if app.caller_slots and (
-                authorization is None or not authorization.startswith(b"Bearer ")
-            ):
-                # No Bearer: the key may be where the app's own SDK puts its credential.
-                authorization, forward, url = self._caller_key(
-                    app, authorization, scope["headers"], forward, forwarded_names, query, url
-                )
 
             # 3. The route: API key, connection and rendered credential. It is keyed by the app
             # and the raw Authorization and connection-choice values, unparsed: the same values
@@ -193,6 +186,14 @@ class Gateway:
             # refresh puts its new credential there without a cache clear, and a clear empties it.
             now = self._clock()
             route = self._routes.get((app_name, authorization, choice))
+            if route is None and app.caller_slots and not has_bearer(authorization):
+                # No Bearer: the key may be where the app's own SDK puts its credential. Routes
+                # are kept under `Bearer <key>` only, so such a request always gets here and its
+                # slot is always taken out of what is forwarded.
+                authorization, forward, url = self._caller_key(
+                    app, authorization, scope["headers"], forward, forwarded_names, query, url
+                )
+                route = self._routes.get((app_name, authorization, choice))
             if (
                 route is None
                 or route.refresh_at <= now
@@ -313,8 +314,6 @@ class Gateway:
     ) -> tuple[bytes | None, list[tuple[str, str]], str]:
         """Authorization, forwarded headers and URL with a key from a native slot taken out of
         what is forwarded and presented as Bearer (unchanged when no slot holds one)."""
-        if has_bearer(authorization):
-            return authorization, forward, url
         found = find_caller_key(app.caller_slots, authorization, headers, query)
         if found is None:
             return authorization, forward, url
