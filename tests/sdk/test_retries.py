@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -89,6 +90,19 @@ def test_429_is_retried_after_retry_after(scripted: tuple[ScriptedKeygate, Serve
     # The POST was sent twice, the same body each time, a Retry-After apart.
     assert app.hits["/a/429"] == [b'{"n":1}', b'{"n":1}']
     assert waited >= 0.9
+
+
+def test_retry_after_as_an_http_date(scripted: tuple[ScriptedKeygate, ServerThread]) -> None:
+    app, server = scripted
+    # Two seconds after now, against the server's Date (second resolution): a wait of 1 to 3 s.
+    when = formatdate(time.time() + 2, usegmt=True)
+    app.scripts["/a/date"] = [(503, {"retry-after": when}), (200, {})]
+    with _client(server.url) as kg:
+        started = time.monotonic()
+        assert kg.api.get("/a/date").status_code == 200
+        waited = time.monotonic() - started
+    assert len(app.hits["/a/date"]) == 2
+    assert waited >= 0.5
 
 
 def test_503_is_retried_up_to_max_retries_then_raised(

@@ -7,13 +7,13 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
 from keygate.catalog.pagination import dig, gateway_path, next_link
+from keygate.sdk.errors import retry_after
 from keygate.sdk.models import App
 from keygate.version import __version__
 
@@ -99,26 +99,6 @@ def build_request(
     if chosen:
         sent["Maton-Connection"] = chosen
     return httpx.Request(method.upper(), url, headers=sent, json=json, content=content)
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a `Retry-After` header: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    date = response.headers.get("date")
-    now = parsedate_to_datetime(date) if date else None
-    if now is None or when.tzinfo is None or now.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
 
 
 def backoff(attempt: int, options: ClientOptions) -> float:

@@ -42,6 +42,7 @@ of the server's dependencies. A test pins one SDK class per server code.
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -101,17 +102,28 @@ class GatewayError(_HttpError):
         self.message = message
         self.error_code: str = response.headers.get("keygate-error", self.code)
         """The code as sent (the same as `code`, except on a plain `GatewayError`)."""
-        retry_after = response.headers.get("retry-after")
-        self.retry_after: float | None = _seconds(retry_after)
+        self.retry_after: float | None = retry_after(response)
+        """Seconds the answer's `Retry-After` asks to wait, if it has one."""
 
 
-def _seconds(value: str | None) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a `Retry-After` header: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    date = response.headers.get("date")
+    if date is None:
         return None
+    try:
+        # Measured against the answer's own Date, so the two clocks need not agree.
+        wait = (parsedate_to_datetime(value) - parsedate_to_datetime(date)).total_seconds()
+    except (TypeError, ValueError):  # unparsable, or one date without a zone
+        return None
+    return max(0.0, wait)
 
 
 class InvalidRequestError(GatewayError):
