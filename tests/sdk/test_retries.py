@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
 
+import httpx
 import pytest
 
 from keygate import AsyncKeygate, Keygate
@@ -48,7 +49,7 @@ class ScriptedKeygate:
         seen = self.hits.setdefault(path, [])
         seen.append(body)
         if path == "/hang/x":
-            await asyncio.sleep(5)
+            await asyncio.sleep(2)
         script = self.scripts.get(path, [(200, {})])
         status, headers = script[min(len(seen), len(script)) - 1]
         payload = b'{"ok": true}'
@@ -159,6 +160,15 @@ def test_no_retries_when_max_retries_is_zero(
 def test_timeout_is_configurable(scripted: tuple[ScriptedKeygate, ServerThread]) -> None:
     _, server = scripted
     with _client(server.url, timeout=0.3, max_retries=0) as kg:
+        started = time.monotonic()
+        with pytest.raises(errors.KeygateUnreachable, match="ReadTimeout"):
+            kg.api.get("/hang/x")
+    assert time.monotonic() - started < 4
+    # A client brought along (its default, 5 s, outlasts the hang) keeps to the SDK's timeout.
+    with (
+        httpx.Client() as own,
+        _client(server.url, timeout=0.3, max_retries=0, http_client=own) as kg,
+    ):
         started = time.monotonic()
         with pytest.raises(errors.KeygateUnreachable, match="ReadTimeout"):
             kg.api.get("/hang/x")

@@ -29,7 +29,7 @@ from keygate.sdk.core import (
     require_pagination,
 )
 from keygate.sdk.errors import ConnectionFailed, KeygateUnreachable, WaitTimeout, error_for
-from keygate.sdk.models import App, Connection
+from keygate.sdk.models import App, Connection, ConnectionStatus
 
 
 class AsyncKeygate:
@@ -186,7 +186,7 @@ class AsyncConnections:
     async def wait(
         self,
         connection_id: str,
-        until: str = "ACTIVE",
+        until: ConnectionStatus = "ACTIVE",
         *,
         timeout: float = 300.0,  # noqa: ASYNC109  # the same call as Keygate.connections.wait
         interval: float = 1.0,

@@ -28,7 +28,7 @@ from keygate.sdk.core import (
     require_pagination,
 )
 from keygate.sdk.errors import ConnectionFailed, KeygateUnreachable, WaitTimeout, error_for
-from keygate.sdk.models import App, Connection
+from keygate.sdk.models import App, Connection, ConnectionStatus
 
 
 class Keygate:
@@ -185,7 +185,7 @@ class Connections:
     def wait(
         self,
         connection_id: str,
-        until: str = "ACTIVE",
+        until: ConnectionStatus = "ACTIVE",
         *,
         timeout: float = 300.0,
         interval: float = 1.0,

@@ -7,7 +7,7 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -20,7 +20,6 @@ from keygate.version import __version__
 DEFAULT_URL = "http://127.0.0.1:8080"
 """Where `keygate serve` listens by default."""
 USER_AGENT = f"keygate-python/{__version__}"
-Status = Literal["PENDING", "ACTIVE", "FAILED"]
 
 # A request that never reached Keygate can always be sent again; one that may have (the answer
 # was lost) only when its method is idempotent (RFC 9110 §9.2.2).
@@ -98,7 +97,15 @@ def build_request(
     chosen = connection or options.connection
     if chosen:
         sent["Maton-Connection"] = chosen
-    return httpx.Request(method.upper(), url, headers=sent, json=json, content=content)
+    return httpx.Request(
+        method.upper(),
+        url,
+        headers=sent,
+        json=json,
+        content=content,
+        # Per request, so a client passed in as `http_client` keeps to these timeouts too.
+        extensions={"timeout": options.timeout.as_dict()},
+    )
 
 
 def backoff(attempt: int, options: ClientOptions) -> float:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+ConnectionStatus = Literal["PENDING", "ACTIVE", "FAILED"]
+"""The statuses `connections.wait` can wait for."""
 
 
 @dataclass(frozen=True, slots=True)
