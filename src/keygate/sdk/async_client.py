@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -227,7 +228,7 @@ class AsyncApps:
 
     async def get(self, app: str) -> App:
         """One app with its pagination and endpoints (`UnknownApp` if not in the catalog)."""
-        answer = await self._client._json("GET", "/apps/" + app)
+        answer = await self._client._json("GET", "/apps/" + quote(app, safe=""))
         found = App.from_json(answer["app"])
         self._details[app] = found
         return found

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -226,7 +227,7 @@ class Apps:
 
     def get(self, app: str) -> App:
         """One app with its pagination and endpoints (`UnknownApp` if not in the catalog)."""
-        answer = self._client._json("GET", "/apps/" + app)
+        answer = self._client._json("GET", "/apps/" + quote(app, safe=""))
         found = App.from_json(answer["app"])
         self._details[app] = found
         return found
