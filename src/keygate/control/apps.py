@@ -24,6 +24,20 @@ class MarkdownResponse(PlainTextResponse):
 
 
 LangQuery = Annotated[Language, Query(description="The skill's language.")]
+
+
+def _json_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error entries, their bodies documented as JSON: FastAPI would document a `model`
+    under the route's own media type (markdown), which Keygate's errors are not."""
+    entries = error_responses(*statuses)
+    for entry in entries.values():
+        entry.pop("model")
+        entry["content"] = {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+        }
+    return entries
+
+
 _SKILL: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The skill: SKILL.md of the Agent Skills format (YAML front matter, then "
@@ -48,7 +62,7 @@ async def list_apps(apps: AppsDep, caller: CallerDep) -> dict[str, Any]:
     "/apps/skill",
     summary="The general agent skill: every app this deployment serves",
     response_class=MarkdownResponse,
-    responses={**_SKILL, **error_responses(400, 401, 503)},
+    responses={**_SKILL, **_json_errors(400, 401, 503)},
 )
 async def general_skill(
     apps: AppsDep, public_url: PublicUrlDep, caller: CallerDep, lang: LangQuery = "en"
@@ -61,7 +75,7 @@ async def general_skill(
     "/apps/{app}/skill",
     summary="An app's agent skill",
     response_class=MarkdownResponse,
-    responses={**_SKILL, **error_responses(400, 401, 404, 503)},
+    responses={**_SKILL, **_json_errors(400, 401, 404, 503)},
 )
 async def app_skill(
     app: str, apps: AppsDep, public_url: PublicUrlDep, caller: CallerDep, lang: LangQuery = "en"
