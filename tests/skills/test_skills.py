@@ -3,7 +3,10 @@ and `keygate skills export` writing exactly what `/apps/{app}/skill` serves."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +108,48 @@ def test_export_writes_what_is_served(
     refused = CliRunner().invoke(cli, ["skills", "export", "--lang", "fr"], env=env)
     assert refused.exit_code == 1
     assert "--lang must be one of en, zh" in refused.output
+
+
+def test_the_readme_examples_run(sandboxed: SandboxedKeygate, tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Skills\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [code for info, code in fenced_blocks(section) if info == "bash"]
+    assert len(blocks) == 2
+    tenant = sandboxed.tenant()
+    settings = sandboxed.keygate.settings
+    env = {
+        "KEYGATE_URL": sandboxed.keygate.url,
+        "KEYGATE_API_KEY": tenant.key,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # the console script
+        "KEYGATE_DATA_DIR": str(settings.data_dir),
+        "KEYGATE_DATABASE_URL": settings.database_url,
+        "KEYGATE_ENCRYPTION_KEY": sandboxed.keygate.encryption_key,
+        "KEYGATE_PUBLIC_URL": sandboxed.keygate.url,
+    }
+    served = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", blocks[0]],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert served.returncode == 0, served.stderr
+    first, count = served.stdout.split("\n---\n")[0], served.stdout.splitlines()[-1]
+    assert first.startswith('---\nname: klaviyo\ndescription: "通过 Keygate 网关')
+    assert int(count) == len(sandboxed.sandboxes)
+    exported = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", blocks[1]],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    for folder in ("skills", "skills-zh"):
+        names = sorted(p.name for p in (tmp_path / folder).iterdir())
+        assert names == ["constant-contact", "keygate", "klaviyo"]
+    assert "接口列表" in (tmp_path / "skills-zh" / "klaviyo" / "SKILL.md").read_text()
+    tenant.close()
