@@ -105,6 +105,15 @@ def test_export_writes_what_is_served(
     )
     assert one.exit_code == 0, one.output
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["klaviyo"]
+    # Written for this deployment: its connect links' lifetime, as its settings say.
+    shorter = {**env, "KEYGATE_SESSION_TTL_SECONDS": "900"}
+    done = CliRunner().invoke(
+        cli, ["skills", "export", "--lang", lang, "--out", str(tmp_path / "ttl")], env=shorter
+    )
+    assert done.exit_code == 0, done.output
+    said = {"en": "expires after 15 minutes", "zh": "在 15 分钟后过期"}[lang]
+    assert said in (tmp_path / "ttl" / "klaviyo" / "SKILL.md").read_text(encoding="utf-8")
+    assert said.replace("15", "60") in (out / "klaviyo" / "SKILL.md").read_text(encoding="utf-8")
     refused = CliRunner().invoke(cli, ["skills", "export", "--lang", "fr"], env=env)
     assert refused.exit_code == 1
     assert "--lang must be one of en, zh" in refused.output

@@ -33,7 +33,9 @@ def export(app_name: str | None, lang: str, out: Path, json_out: bool) -> None:
     if app_name is not None and app_name not in apps:
         fail(f"unknown app {app_name!r}; 'keygate apps list' shows the apps")
     texts = {
-        name: render_app_skill(apps[name], settings.public_url, language)
+        name: render_app_skill(
+            apps[name], settings.public_url, language, link_ttl_seconds=settings.session_ttl_seconds
+        )
         for name in sorted(apps)
         if app_name in (None, name)
     }

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from keygate.control.auth import CallerDep
-from keygate.control.deps import AppsDep, PublicUrlDep
+from keygate.control.deps import AppsDep, PublicUrlDep, SessionTtlDep
 from keygate.control.openapi import AppEnvelope, AppList, error_responses, success
 from keygate.control.views import app_detail_view, app_view
 from keygate.errors import UnknownAppError
@@ -78,13 +78,20 @@ async def general_skill(
     responses={**_SKILL, **_json_errors(400, 401, 404, 503)},
 )
 async def app_skill(
-    app: str, apps: AppsDep, public_url: PublicUrlDep, caller: CallerDep, lang: LangQuery = "en"
+    app: str,
+    apps: AppsDep,
+    public_url: PublicUrlDep,
+    link_ttl: SessionTtlDep,
+    caller: CallerDep,
+    lang: LangQuery = "en",
 ) -> MarkdownResponse:
     """One app's skill (connections, endpoints, pagination, errors), in English or Chinese."""
     configured = apps.get(app)
     if configured is None:
         raise UnknownAppError(f"Unknown app {app!r}.")
-    return MarkdownResponse(render_app_skill(configured, public_url, lang))
+    return MarkdownResponse(
+        render_app_skill(configured, public_url, lang, link_ttl_seconds=link_ttl)
+    )
 
 
 @router.get(

@@ -147,11 +147,15 @@ def _app_context(app: ConfiguredApp, public_url: str, lang: Language) -> dict[st
     }
 
 
-def render_app_skill(app: ConfiguredApp, public_url: str, lang: Language = "en") -> str:
-    """The SKILL.md of one app, for the deployment at `public_url`, in `lang`."""
+def render_app_skill(
+    app: ConfiguredApp, public_url: str, lang: Language = "en", *, link_ttl_seconds: int = 3600
+) -> str:
+    """The SKILL.md of one app, for the deployment at `public_url` (whose connect links last
+    `link_ttl_seconds`), in `lang`."""
     template = _environment().get_template(f"app.{lang}.md.j2")
     context = _app_context(app, public_url, lang)
     context["quote"] = _front_matter_text
+    context["link_minutes"] = max(1, link_ttl_seconds // 60)
     return template.render(context)
 
 
