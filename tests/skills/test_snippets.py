@@ -151,6 +151,8 @@ def test_every_snippet_of_every_skill_runs(clean_sandboxes: SandboxedKeygate, la
         connection = active.get(skill, active[apps[0]])
         checks = _checks(base, connection, apps, lambda skill=skill: _total(tenant, skill))
         for info, code in blocks:
+            if info == "json":  # shown, not run: still a JSON document an agent can copy
+                json.loads(code)
             if info not in RUNNABLE:
                 continue
             chosen = connection

@@ -143,6 +143,16 @@ def _app_context(app: ConfiguredApp, public_url: str, lang: Language) -> dict[st
         "notes": spec.notes,
         "endpoints": _endpoint_rows(app, lang),
         "endpoint_count": len(spec.endpoints),
+        "bodies": [
+            {
+                "name": e.name,
+                "method": e.method,
+                "path": f"/{app.name}{e.path}",
+                "json": json.dumps(e.body, ensure_ascii=False),
+            }
+            for e in spec.endpoints
+            if e.body is not None
+        ],
         **_examples(app),
     }
 
