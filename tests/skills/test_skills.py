@@ -64,6 +64,7 @@ def test_the_app_skills_carry_their_catalog(sandboxed: SandboxedKeygate) -> None
     )
     assert "`_links.next.href`" in texts["constant-contact"]
     assert '"method": "API_KEY"' in texts["klaviyo"]
+    assert "Keygate asks for the scopes `accounts:read`, `profiles:read`," in texts["klaviyo"]
     assert '"method": "API_KEY"' not in texts["constant-contact"]  # OAUTH2 only
     for app in ("klaviyo", "constant-contact"):
         assert f"`{sandboxed.keygate.url}/apps/{app}/skill`" in texts["keygate"]

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from keygate.catalog.loader import ConfiguredApp
-from keygate.catalog.model import Endpoint, Method
+from keygate.catalog.model import Endpoint
 
 Language = Literal["en", "zh"]
 LANGUAGES: tuple[Language, ...] = ("en", "zh")
@@ -137,7 +137,7 @@ def _app_context(app: ConfiguredApp, public_url: str, lang: Language) -> dict[st
         "display_name": spec.display_name,
         "docs_url": str(spec.docs_url),
         "methods": [m.type.value for m in spec.methods],
-        "has_oauth": spec.method(Method.OAUTH2) is not None,
+        "scopes": oauth.scopes if (oauth := app.oauth()) is not None else [],
         "default_headers": sorted(spec.default_headers.items()),
         "pagination": spec.pagination,
         "notes": spec.notes,
