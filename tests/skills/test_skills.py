@@ -14,6 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from keygate.cli.main import app as cli
+from tests.support.harness import Tenant
 from tests.support.sandboxes import SandboxedKeygate
 from tests.support.snippets import fenced_blocks
 
@@ -164,3 +165,16 @@ def test_the_readme_examples_run(sandboxed: SandboxedKeygate, tmp_path: Path) ->
         assert names == ["constant-contact", "keygate", "klaviyo"]
     assert "接口列表" in (tmp_path / "skills-zh" / "klaviyo" / "SKILL.md").read_text()
     tenant.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_apps_without_endpoints_get_a_skill_too(tenant: Tenant, lang: str) -> None:
+    # The test catalog's extra apps list no endpoints and no pagination.
+    apps = [a["app"] for a in tenant.http.get("/apps").json()["apps"]]
+    for app in apps:
+        answer = tenant.http.get(f"/apps/{app}/skill", params={"lang": lang})
+        assert answer.status_code == 200, answer.text
+        assert _front_matter(answer.text)["name"] == app
+        assert answer.text.count("```") % 2 == 0
+    general = tenant.http.get("/apps/skill", params={"lang": lang}).text
+    assert all(f"| `{app}` |" in general for app in apps)

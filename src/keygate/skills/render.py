@@ -85,8 +85,11 @@ def _examples(app: ConfiguredApp) -> dict[str, Any]:
     gateway = f"/{app.name}"
     listing = None
     pagination = app.spec.pagination
+    # Without a known items path the example could not count what it fetched: left out.
+    items = None
     if paged is not None and pagination is not None:
-        items = paged.items or pagination.items or "data"
+        items = paged.items or pagination.items
+    if paged is not None and pagination is not None and items is not None:
         listing = Listing(
             first=Call(paged, gateway + paged.path + _page_size_query(paged)),
             next_expr=_dig_expr(pagination.next),
@@ -137,6 +140,8 @@ def _app_context(app: ConfiguredApp, public_url: str, lang: Language) -> dict[st
         "display_name": spec.display_name,
         "docs_url": str(spec.docs_url),
         "methods": [m.type.value for m in spec.methods],
+        # Pasted secrets the catalog checks with the provider before the connection is ACTIVE.
+        "verified": [m.type.value for m in spec.methods if getattr(m, "verify", None)],
         "scopes": oauth.scopes if (oauth := app.oauth()) is not None else [],
         "default_headers": sorted(spec.default_headers.items()),
         "pagination": spec.pagination,
