@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from keygate.catalog.loader import load_app_file
+from keygate.catalog.loader import AppOverrides, configure_app, load_app_file
 from keygate.catalog.pagination import gateway_path, next_link
 from keygate.errors import ConfigurationError
 from tests.catalog.test_model import OAUTH, app_file
@@ -98,3 +98,13 @@ def test_the_last_page_has_no_next_link() -> None:
     assert next_link({"links": {"next": None}}, "links.next") is None
     assert next_link({"_links": {}}, "_links.next.href") is None
     assert next_link([1, 2], "links.next") is None
+
+
+def test_configuring_an_app_keeps_its_endpoint_parameters(tmp_path: Path) -> None:
+    # Overrides re-validate the entry: its parameters must survive the round trip (`in`).
+    listing = {**PROFILES, "params": [*PROFILES["params"], {"name": "page[size]", "in": "query"}]}
+    spec = load_app_file(app_file(tmp_path, OAUTH, endpoints=[listing]))
+    configured = configure_app(spec, AppOverrides(base_url="http://127.0.0.1:9"))
+    params = configured.spec.endpoints[0].params
+    assert [(p.location, p.name) for p in params] == [("path", "id"), ("query", "page[size]")]
+    assert configured.base_url == "http://127.0.0.1:9"

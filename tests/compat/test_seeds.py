@@ -8,13 +8,11 @@ exactly what the contract's compatibility rule allows. Each runs in its own inte
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 from tests.support.harness import Tenant
 from tests.support.sandboxes import SandboxedKeygate
+from tests.support.snippets import run_code
 
 PRELUDE = "import urllib.request, os, json\n"
 
@@ -90,15 +88,7 @@ def run_snippet(snippet: str, base_url: str, key: str, **values: str) -> Any:
         code = code.replace("{" + name + "}", value)
     for host in ("https://gateway.maton.ai", "https://ctrl.maton.ai", "https://connect.maton.ai"):
         code = code.replace(host, base_url)
-    env = {**os.environ, "MATON_API_KEY": key}
-    done = subprocess.run(
-        [sys.executable, "-c", PRELUDE + code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_code("python", PRELUDE + code, {"MATON_API_KEY": key})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

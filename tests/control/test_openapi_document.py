@@ -11,7 +11,14 @@ import pytest
 from tests.gateway.test_errors import assert_error
 from tests.support.harness import KeygateHarness, Tenant
 
-CONTROL = {"/connections", "/connections/{connection_id}", "/apps", "/apps/{app}"}
+CONTROL = {
+    "/connections",
+    "/connections/{connection_id}",
+    "/apps",
+    "/apps/{app}",
+    "/apps/skill",
+    "/apps/{app}/skill",
+}
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +138,16 @@ def test_a_405_names_every_method_of_the_path(keygate: KeygateHarness) -> None:
     response = httpx.request("PUT", f"{keygate.url}/connections")
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "GET, POST"
+
+
+def test_the_skills_are_documented_as_markdown_in_two_languages(document: dict[str, Any]) -> None:
+    for path in ("/apps/skill", "/apps/{app}/skill"):
+        operation = document["paths"][path]["get"]
+        assert list(operation["responses"]["200"]["content"]) == ["text/markdown"]
+        (lang,) = [p for p in operation["parameters"] if p["name"] == "lang"]
+        assert lang["in"] == "query"
+        assert lang["schema"]["enum"] == ["en", "zh"]
+        assert lang["schema"]["default"] == "en"
+        for status in ("400", "401"):
+            assert list(operation["responses"][status]["content"]) == ["application/json"]
+    assert "404" in document["paths"]["/apps/{app}/skill"]["get"]["responses"]

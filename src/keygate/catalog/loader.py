@@ -157,7 +157,8 @@ class ConfiguredApp:
 
 def configure_app(spec: AppSpec, overrides: AppOverrides) -> ConfiguredApp:
     """Apply overrides and re-validate, so a bad override URL is refused like a bad file."""
-    data: dict[str, Any] = spec.model_dump(mode="json")
+    # by_alias: fields are read back under their file names (an endpoint parameter's `in`).
+    data: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
     if overrides.base_url:
         data["base_url"] = overrides.base_url
     for method in data["methods"]:

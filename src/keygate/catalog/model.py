@@ -397,6 +397,9 @@ class AppSpec(_Strict):
     default_headers: dict[str, str] = Field(default_factory=dict)
     pagination: Pagination | None = None
     endpoints: list[Endpoint] = Field(default_factory=list)
+    notes: list[Text] = Field(default_factory=list)
+    """What an agent calling the app must know that the rest of the entry does not say (its
+    skill shows them, e.g. Klaviyo's date-based `revision` header)."""
 
     @field_validator("name")
     @classmethod

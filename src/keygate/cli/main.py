@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,6 +29,26 @@ app.add_typer(connections_cmd.app, name="connections")
 app.command("call")(call_cmd.call)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+skills_app = typer.Typer(help="Agent skills written for this deployment.", no_args_is_help=True)
+app.add_typer(skills_app, name="skills")
+
+
+@skills_app.command("export")
+def skills_export(
+    app_name: Annotated[
+        str | None, typer.Option("--app", help="Only this app (default: every app + keygate).")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the texts: en or zh.")] = "en",
+    out: Annotated[Path, typer.Option(help="Folder to write <skill>/SKILL.md into.")] = Path(
+        "skills"
+    ),
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the agent skills (Agent Skills format) for this deployment's public URL."""
+    from keygate.cli.skills_cmd import export
+
+    export(app_name, lang, out, json_out)
 
 
 @app.command()
