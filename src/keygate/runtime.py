@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.middleware.types import Middleware
 
+from keygate import metrics
 from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, load_catalog
 from keygate.catalog.model import AppSpec
 from keygate.clock import Clock, system_clock
@@ -143,6 +144,7 @@ class Runtime:
     async def _after_local_write(self, epoch: int) -> None:
         self.cache.epoch = epoch
         self.cache.clear()
+        metrics.count_cache_reload("local")
 
     async def _flush_key_uses(self) -> None:
         uses, self.cache.key_uses = self.cache.key_uses, {}
@@ -168,6 +170,7 @@ class Runtime:
             try:
                 if await self.db.epoch() != self.cache.epoch:
                     await self.reload()
+                    metrics.count_cache_reload("poll")
                 # The store answered: what a clear set aside long ago is no longer worth
                 # serving in a later outage (it may be a revoked key).
                 self.cache.expire_last_good(self.settings.stale_if_error_seconds)
