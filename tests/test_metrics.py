@@ -11,11 +11,14 @@ import httpx
 import pytest
 
 from tests.support.databases import fresh_database
+from tests.support.harness import KeygateHarness, upstream_overrides
 from tests.support.processes import Deployment
+from tests.support.sandboxes import SandboxedKeygate
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
 
 REQUESTS = 60
+CATALOG = Path(__file__).parent / "support" / "catalog"
 
 
 def _scrape(url: str) -> dict[str, float]:
@@ -93,3 +96,61 @@ def test_two_workers_show_one_set_of_metrics_that_counts_every_request_once(
         _counted(deployment.url, 5)
     finally:
         restarted.stop()
+
+
+def _delta(before: dict[str, float], after: dict[str, float], series: str) -> float:
+    return after.get(series, 0) - before.get(series, 0)
+
+
+def test_refreshes_upstream_errors_refusals_and_reloads_are_counted(
+    tmp_path: Path, sandboxed: SandboxedKeygate, upstream: tuple[RecordingUpstream, ServerThread]
+) -> None:
+    keygate = sandboxed.keygate
+    tenant = sandboxed.tenant()
+    limited = KeygateHarness(
+        tmp_path,
+        fresh_database(tmp_path, "kg_metrics_limited"),
+        apps=upstream_overrides(upstream[1].url),
+        catalog_dir=CATALOG,
+        rate_limit_per_second=0.01,
+        rate_limit_burst=1,
+    )
+    caller = limited.tenant()
+    try:
+        tokens = sandboxed.cc.mint_tokens()
+        fine = keygate.import_connection(
+            tenant,
+            "constant-contact",
+            {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
+            expires_in=-10,
+        )
+        refused = keygate.import_connection(
+            tenant,
+            "constant-contact",
+            {"access_token": "gone", "refresh_token": "not-a-refresh-token"},
+            expires_in=-10,
+        )
+        limited.import_connection(caller, "closed-port", {"api_key": "k"}, method="API_KEY")
+        before = _scrape(keygate.url)
+        path = "/constant-contact/v3/contacts"
+        assert tenant.http.get(path, headers={"Maton-Connection": fine.id}).status_code == 200
+        assert tenant.http.get(path, headers={"Maton-Connection": refused.id}).status_code == 424
+        after = _scrape(keygate.url)
+        cc = '{app="constant-contact"}'
+        assert _delta(before, after, f"keygate_refresh_attempts_total{cc}") == 2
+        assert _delta(before, after, f"keygate_refresh_failures_total{cc}") == 1
+        assert _delta(before, after, f"keygate_refresh_seconds_count{cc}") == 2
+        # The failed refresh marked the connection FAILED: a write, so a cache reload here.
+        assert _delta(before, after, 'keygate_cache_reloads_total{reason="local"}') >= 1
+
+        # The same process counts for every app in it (one set of metrics per process here).
+        before = _scrape(limited.url)
+        assert caller.http.get("/closed-port/x").status_code == 502
+        assert caller.http.get("/closed-port/x").status_code == 429
+        after = _scrape(limited.url)
+        assert _delta(before, after, 'keygate_upstream_errors_total{kind="unreachable"}') == 1
+        assert _delta(before, after, 'keygate_rate_limit_refusals_total{scope="key"}') == 1
+    finally:
+        caller.close()
+        limited.stop()
+        tenant.close()

@@ -14,7 +14,7 @@ from keygate import metrics
 from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, load_catalog
 from keygate.catalog.model import AppSpec
 from keygate.clock import Clock, system_clock
-from keygate.crypto import Cipher, load_master_key
+from keygate.crypto import Cipher, load_keys
 from keygate.errors import StoreUnavailable
 from keygate.gateway.exact import ExactClient
 from keygate.settings import Settings
@@ -92,7 +92,10 @@ class Runtime:
         `upstream` replaces the default upstream client (tests pass one that records requests);
         `clock` the time source token refreshes go by (tests pass one they can advance).
         """
-        cipher = Cipher(load_master_key(settings))
+        keys, key_file = load_keys(settings)
+        # Keys from the key file are re-read when it changes (a rotation); the variable's are
+        # what the process started with.
+        cipher = Cipher.from_keys(keys, reload=key_file.read_if_changed if key_file else None)
         catalog = load_catalog(settings.catalog_dir)
         db = Database(create_engine(settings.resolved_database_url), cipher)
         if run_migrations:
@@ -159,8 +162,8 @@ class Runtime:
                 raise
 
     async def _background(self) -> None:
-        """Forever: notice other processes' writes; every 30 s store key-use times and purge
-        spent connect sessions."""
+        """Forever: notice other processes' writes and a changed key file; every 30 s store
+        key-use times and purge spent connect sessions."""
         interval = self.settings.cache_poll_interval
         housekeeping_every = max(1, round(30 / interval))
         ticks = 0
@@ -168,6 +171,7 @@ class Runtime:
             await asyncio.sleep(interval)
             ticks += 1
             try:
+                self.cipher.reload()  # a stat of the key file, unless it changed
                 if await self.db.epoch() != self.cache.epoch:
                     await self.reload()
                     metrics.count_cache_reload("poll")
