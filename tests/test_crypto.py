@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def test_key_lists_current_first_from_the_variable_or_the_file(tmp_path: Path) -
 
 
 def test_a_cipher_over_the_key_file_takes_up_keys_added_by_another_process(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     old, new = master(), master()
     key_file = KeyFile(tmp_path / "encryption.key")
@@ -160,8 +161,18 @@ def test_a_cipher_over_the_key_file_takes_up_keys_added_by_another_process(
     # What the old key signed (a connect link) still verifies; new tags use the new key.
     assert cipher.verify(b"connect link", link_tag)
     assert cipher.sign(b"connect link") != link_tag
-    # Unchanged file: no re-read; a file being edited by hand: the keys loaded stay.
+    # Unchanged file: no re-read; a file being edited by hand (or gone): the keys loaded stay,
+    # and the problem is logged once, not on every poll.
     assert cipher.reload() is False
     key_file.path.write_text("not base64!\n")
-    assert cipher.reload() is False
+    with caplog.at_level(logging.WARNING, logger="keygate.crypto"):
+        assert cipher.reload() is False
+        assert cipher.reload() is False
+        key_file.path.unlink()
+        assert cipher.reload() is False
+        assert cipher.reload() is False
+    logged = [record.getMessage() for record in caplog.records]
+    assert len(logged) == 2, logged
+    assert "not valid base64" in logged[0]
+    assert "No encryption key" in logged[1]
     assert cipher.decrypt(elsewhere, bound_to=ROW) == PLAIN

@@ -205,6 +205,7 @@ class Cipher:
     ) -> None:
         self._keys = _keys(master, list((previous or {}).values()))
         self._reload = reload
+        self._problem: str | None = None
 
     @classmethod
     def from_keys(
@@ -231,10 +232,13 @@ class Cipher:
         try:
             keys = self._reload()
         except (ConfigurationError, OSError) as exc:
-            log.warning("encryption keys not re-read, keeping the ones loaded: %s", exc)
+            if str(exc) != self._problem:  # once, not on every poll while it lasts
+                self._problem = str(exc)
+                log.warning("encryption keys not re-read, keeping the ones loaded: %s", exc)
             return False
         if keys is None:
             return False
+        self._problem = None
         before = self._keys.primary_id
         self._keys = _keys(keys[0], keys[1:])
         if self._keys.primary_id != before:
