@@ -32,7 +32,7 @@ _HEADINGS = {
 _VARIABLE = "KEYGATE_ENCRYPTION_KEY is set, and a command cannot change it; on every replica, "
 
 
-def _key_file(settings: Settings) -> tuple[list[bytes], KeyFile | None]:
+def _keys_and_file(settings: Settings) -> tuple[list[bytes], KeyFile | None]:
     from keygate.crypto import load_keys
     from keygate.errors import ConfigurationError
 
@@ -50,9 +50,12 @@ def add(json_out: JsonOpt = False) -> None:
     from keygate.crypto import generate_key, key_id
 
     settings = load_settings()
-    keys, key_file = _key_file(settings)
+    keys, key_file = _keys_and_file(settings)
     new = base64.b64decode(generate_key())
     if key_file is None:
+        if json_out:
+            emit_json({"added": key_id(new), "key": base64.b64encode(new).decode()})
+            return
         typer.echo(_VARIABLE + "append this key to it, after a comma, then restart the replica:")
         typer.echo(base64.b64encode(new).decode())
         return
@@ -80,7 +83,7 @@ def rotate(
     from keygate.crypto import generate_key, key_id
 
     settings = load_settings()
-    keys, key_file = _key_file(settings)
+    keys, key_file = _keys_and_file(settings)
     ids = [key_id(k) for k in keys]
     if key is None:
         chosen = base64.b64decode(generate_key())
@@ -209,7 +212,7 @@ def retire(
     from keygate.crypto import key_id
 
     settings = load_settings()
-    keys, key_file = _key_file(settings)
+    keys, key_file = _keys_and_file(settings)
     ids = [key_id(k) for k in keys]
     if key not in ids:
         fail(f"no key {key!r} in the keys ({', '.join(ids)})")
