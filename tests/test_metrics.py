@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -154,3 +156,46 @@ def test_refreshes_upstream_errors_refusals_and_reloads_are_counted(
         caller.close()
         limited.stop()
         tenant.close()
+
+
+_CRASHING_WORKER = """
+import os, sys
+from pathlib import Path
+from keygate import metrics
+metrics.use_directory(Path(sys.argv[1]))
+metrics.process_started()
+metrics.store_unreachable(outage_began=True)  # this worker finds the database down...
+os._exit(1)  # ...and dies without a word (SIGKILL, a crash): no process_exited()
+"""
+_SCRAPING_WORKER = """
+import sys
+from pathlib import Path
+from keygate import metrics
+metrics.use_directory(Path(sys.argv[1]))
+metrics.process_started()
+sys.stdout.write(metrics.render().decode())
+"""
+
+
+def test_a_dead_workers_counts_stay_and_its_gauges_go(tmp_path: Path) -> None:
+    # Processes of their own: the test process keeps its metrics in memory.
+    def python(code: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert python(_CRASHING_WORKER).returncode == 1
+    scraped = python(_SCRAPING_WORKER)
+    assert scraped.returncode == 0, scraped.stderr
+    series = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in scraped.stdout.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert series["keygate_store_up"] == 1  # the live worker's; the dead one's 0 is dropped
+    assert series["keygate_store_outages_total"] == 1  # what the dead worker counted stays
+    assert series["keygate_store_unavailable_total"] == 1
