@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from pydantic import SecretStr
 from keygate.crypto import (
     Cipher,
     DecryptionError,
+    KeyFile,
     generate_key,
     key_id,
+    load_keys,
     load_master_key,
     write_key_file,
 )
@@ -122,3 +125,54 @@ def test_load_master_key_refuses_a_bad_key(tmp_path: Path, value: str, message: 
     key_file.chmod(0o600)
     with pytest.raises(ConfigurationError, match=f"{key_file}: .*{message}"):
         load_master_key(Settings(data_dir=tmp_path))
+
+
+def test_key_lists_current_first_from_the_variable_or_the_file(tmp_path: Path) -> None:
+    new, old = master(), master()
+    listed = ", ".join(base64.b64encode(k).decode() for k in (new, old))
+    keys, source = load_keys(Settings(data_dir=tmp_path, encryption_key=SecretStr(listed)))
+    assert (keys, source) == ([new, old], None)
+    settings = Settings(data_dir=tmp_path)
+    KeyFile(settings.key_file).write([new, old])
+    assert os.stat(settings.key_file).st_mode & 0o777 == 0o600
+    keys, source = load_keys(settings)
+    assert keys == [new, old]
+    assert source is not None
+    twice = base64.b64encode(new).decode()
+    with pytest.raises(ConfigurationError, match="listed twice"):
+        load_keys(Settings(data_dir=tmp_path, encryption_key=SecretStr(f"{twice},{twice}")))
+
+
+def test_a_cipher_over_the_key_file_takes_up_keys_added_by_another_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = master(), master()
+    key_file = KeyFile(tmp_path / "encryption.key")
+    key_file.write([old])
+    cipher = Cipher.from_keys(key_file.read(), reload=key_file.read_if_changed)
+    link_tag = cipher.sign(b"connect link")
+    # Another process rotates the file and writes a row under the new key.
+    KeyFile(key_file.path).write([new, old])
+    elsewhere = Cipher.from_keys([new, old]).encrypt(PLAIN, bound_to=ROW)
+    # The first ciphertext naming a key it does not know makes the cipher read the file again.
+    assert cipher.decrypt(elsewhere, bound_to=ROW) == PLAIN
+    assert cipher.primary_key_id == key_id(new)
+    assert cipher.encrypt(PLAIN, bound_to=ROW).split(".")[1] == key_id(new)
+    # What the old key signed (a connect link) still verifies; new tags use the new key.
+    assert cipher.verify(b"connect link", link_tag)
+    assert cipher.sign(b"connect link") != link_tag
+    # Unchanged file: no re-read; a file being edited by hand (or gone): the keys loaded stay,
+    # and the problem is logged once, not on every poll.
+    assert cipher.reload() is False
+    key_file.path.write_text("not base64!\n")
+    with caplog.at_level(logging.WARNING, logger="keygate.crypto"):
+        assert cipher.reload() is False
+        assert cipher.reload() is False
+        key_file.path.unlink()
+        assert cipher.reload() is False
+        assert cipher.reload() is False
+    logged = [record.getMessage() for record in caplog.records]
+    assert len(logged) == 2, logged
+    assert "not valid base64" in logged[0]
+    assert "No encryption key" in logged[1]
+    assert cipher.decrypt(elsewhere, bound_to=ROW) == PLAIN

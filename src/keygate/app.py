@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from keygate import __version__
+from keygate import metrics as server_metrics
 from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
@@ -197,6 +198,8 @@ class KeygateApp:
 
     async def startup(self) -> None:
         """Open the runtime (refusing to start on a bad key or catalog) and wire the surfaces."""
+        server_metrics.use_directory(self.settings.metrics_dir)
+        server_metrics.process_started()
         runtime = await Runtime.open(
             self.settings,
             run_migrations=self.settings.migrate_on_start,
@@ -237,6 +240,7 @@ class KeygateApp:
         if self.runtime is not None:
             await self.runtime.close()
             self.runtime = None
+        server_metrics.process_exited()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         await self.dispatch(scope, receive, send)

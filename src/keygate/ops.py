@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from keygate import metrics as server_metrics
 from keygate.control.deps import DatabaseDep, MetricsDep
 from keygate.errors import StoreUnavailable
-from keygate.gateway.metrics import render_store_metrics
 
 router = APIRouter(tags=["operations"])
 
@@ -55,7 +55,7 @@ async def readyz(database: DatabaseDep) -> Response:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics of this process",
+    summary="Prometheus metrics of this server (every worker process)",
     response_class=PlainTextResponse,
     responses={
         200: {
@@ -64,7 +64,7 @@ async def readyz(database: DatabaseDep) -> Response:
         }
     },
 )
-async def metrics(collected: MetricsDep, database: DatabaseDep) -> PlainTextResponse:
-    """Request counters and latency histograms, and the database's reachability."""
-    text = collected.render() + render_store_metrics(database.outage)
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+async def metrics(collected: MetricsDep) -> Response:
+    """Requests, latencies, refreshes, refusals and the database's reachability, summed over
+    the server's worker processes."""
+    return Response(collected.render(), media_type=server_metrics.CONTENT_TYPE)

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.middleware.types import Middleware
 
+from keygate import metrics
 from keygate.catalog.loader import AppOverrides, ConfiguredApp, configure_app, load_catalog
 from keygate.catalog.model import AppSpec
 from keygate.clock import Clock, system_clock
-from keygate.crypto import Cipher, load_master_key
+from keygate.crypto import Cipher, load_keys
 from keygate.errors import StoreUnavailable
 from keygate.gateway.exact import ExactClient
 from keygate.settings import Settings
@@ -91,7 +92,10 @@ class Runtime:
         `upstream` replaces the default upstream client (tests pass one that records requests);
         `clock` the time source token refreshes go by (tests pass one they can advance).
         """
-        cipher = Cipher(load_master_key(settings))
+        keys, key_file = load_keys(settings)
+        # Keys from the key file are re-read when it changes (a rotation); the variable's are
+        # what the process started with.
+        cipher = Cipher.from_keys(keys, reload=key_file.read_if_changed if key_file else None)
         catalog = load_catalog(settings.catalog_dir)
         db = Database(create_engine(settings.resolved_database_url), cipher)
         if run_migrations:
@@ -143,6 +147,7 @@ class Runtime:
     async def _after_local_write(self, epoch: int) -> None:
         self.cache.epoch = epoch
         self.cache.clear()
+        metrics.count_cache_reload("local")
 
     async def _flush_key_uses(self) -> None:
         uses, self.cache.key_uses = self.cache.key_uses, {}
@@ -157,8 +162,8 @@ class Runtime:
                 raise
 
     async def _background(self) -> None:
-        """Forever: notice other processes' writes; every 30 s store key-use times and purge
-        spent connect sessions."""
+        """Forever: notice other processes' writes and a changed key file; every 30 s store
+        key-use times and purge spent connect sessions."""
         interval = self.settings.cache_poll_interval
         housekeeping_every = max(1, round(30 / interval))
         ticks = 0
@@ -166,8 +171,10 @@ class Runtime:
             await asyncio.sleep(interval)
             ticks += 1
             try:
+                self.cipher.reload()  # a stat of the key file, unless it changed
                 if await self.db.epoch() != self.cache.epoch:
                     await self.reload()
+                    metrics.count_cache_reload("poll")
                 # The store answered: what a clear set aside long ago is no longer worth
                 # serving in a later outage (it may be a revoked key).
                 self.cache.expire_last_good(self.settings.stale_if_error_seconds)

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     """Connections each worker process serves at once (granian's backpressure, which counts
     idle keep-alive connections too); more wait in the listen backlog for a slot."""
 
+    metrics_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    """Where the worker processes of one server keep their metrics, so `/metrics` sums them
+    (prometheus_client's multiprocess mode); `keygate serve` sets it for its workers to a fresh
+    directory. Unset: each process keeps its own in memory."""
+
     migrate_on_start: bool = True
     access_log: bool = True
     log_level: str = "INFO"

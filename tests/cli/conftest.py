@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keygate.cli.main import app
-from keygate.crypto import Cipher, parse_key
+from keygate.crypto import Cipher, KeyFile
 from tests.support.databases import PG_URL, create_postgres_database
 from tests.support.stored import stored_bytes
 
@@ -121,7 +121,7 @@ class Cli:
 
     def cipher(self) -> Cipher:
         """The installation's credential cipher, from its key file."""
-        return Cipher(parse_key((self.data_dir / "encryption.key").read_text(), "key file"))
+        return Cipher.from_keys(KeyFile(self.data_dir / "encryption.key").read())
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str]) -> str:

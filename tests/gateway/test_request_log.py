@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -167,32 +168,33 @@ def test_batches_are_counted_into_the_metrics_and_render_counts_the_queue() -> N
     log = RequestLog(metrics, lines=False, interval=3600, max_lines=3)
     statuses = [200, 200, 404, 200, 502]
     seconds = [0.001, 0.02, 0.003, 0.3, 7.0]
+    # The metrics are the process's: an app name of this test's own keeps other tests out.
+    app = f"app-{uuid.uuid4().hex[:8]}"
+    other = f"other-{uuid.uuid4().hex[:8]}"
 
-    async def requests() -> str:
+    async def requests() -> bytes:
         for status, spent in zip(statuses, seconds, strict=True):
-            _queue(
-                log, time.perf_counter(), spent, "GET", "klaviyo", "/klaviyo/x", status, "", b"r"
-            )
-        _queue(log, time.perf_counter(), 0.004, "GET", "-", "/nope/x", 404, "", b"r")
+            _queue(log, time.perf_counter(), spent, "GET", app, f"/{app}/x", status, "", b"r")
+        _queue(log, time.perf_counter(), 0.004, "GET", other, "/nope/x", 404, "", b"r")
         # 3 counted as a full batch, 3 still queued: rendering counts them too.
         return metrics.render()
 
-    text = asyncio.run(requests())
+    text = asyncio.run(requests()).decode()
     values = {
-        line.rsplit(" ", 1)[0].replace(f',pid="{os.getpid()}"', ""): float(line.rsplit(" ", 1)[1])
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
         if not line.startswith("#")
     }
-    assert values['keygate_gateway_requests_total{app="klaviyo",status="200"}'] == 3
-    assert values['keygate_gateway_requests_total{app="klaviyo",status="404"}'] == 1
-    assert values['keygate_gateway_requests_total{app="klaviyo",status="502"}'] == 1
-    assert values['keygate_gateway_requests_total{app="-",status="404"}'] == 1
-    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="0.005"}'] == 2
-    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="0.025"}'] == 3
-    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="5.0"}'] == 4
-    assert values['keygate_gateway_request_seconds_bucket{app="klaviyo",le="+Inf"}'] == 5
-    assert values['keygate_gateway_request_seconds_count{app="-"}'] == 1
-    assert values['keygate_gateway_request_seconds_sum{app="klaviyo"}'] == pytest.approx(7.324)
+    assert values[f'keygate_gateway_requests_total{{app="{app}",status="200"}}'] == 3
+    assert values[f'keygate_gateway_requests_total{{app="{app}",status="404"}}'] == 1
+    assert values[f'keygate_gateway_requests_total{{app="{app}",status="502"}}'] == 1
+    assert values[f'keygate_gateway_requests_total{{app="{other}",status="404"}}'] == 1
+    assert values[f'keygate_gateway_request_seconds_bucket{{app="{app}",le="0.005"}}'] == 2
+    assert values[f'keygate_gateway_request_seconds_bucket{{app="{app}",le="0.025"}}'] == 3
+    assert values[f'keygate_gateway_request_seconds_bucket{{app="{app}",le="5.0"}}'] == 4
+    assert values[f'keygate_gateway_request_seconds_bucket{{app="{app}",le="+Inf"}}'] == 5
+    assert values[f'keygate_gateway_request_seconds_count{{app="{other}"}}'] == 1
+    assert values[f'keygate_gateway_request_seconds_sum{{app="{app}"}}'] == pytest.approx(7.324)
     assert log.entries == []
 
 

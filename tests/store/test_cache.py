@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,21 +43,22 @@ def test_clear_notifies_listeners() -> None:
 def test_metrics_histogram_buckets_are_cumulative() -> None:
     from keygate.gateway.metrics import GatewayMetrics
 
+    app = f"app-{uuid.uuid4().hex[:8]}"  # the metrics are the process's: this test's own app
     metrics = GatewayMetrics()
-    metrics.add(["klaviyo"] * 4, [200] * 4, [0.3, 0.005, 0.001, 0.0051])
-    metrics.add(["klaviyo"], [200], [20.0])
-    text = metrics.render()
+    metrics.add([app] * 4, [200] * 4, [0.3, 0.005, 0.001, 0.0051])
+    metrics.add([app], [200], [20.0])
+    text = metrics.render().decode()
     assert 'le="0.005"' in text
     lines = {
-        line.split("{")[1].split(",")[1]: int(line.rsplit(" ", 1)[1])
+        line.split("}")[0].split(",")[1]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("keygate_gateway_request_seconds_bucket")
+        if line.startswith(f'keygate_gateway_request_seconds_bucket{{app="{app}"')
     }
     assert lines['le="0.005"'] == 2
     assert lines['le="0.01"'] == 3
     assert lines['le="0.5"'] == 4
     assert lines['le="+Inf"'] == 5
-    assert 'keygate_gateway_requests_total{app="klaviyo",status="200"' in text
+    assert f'keygate_gateway_requests_total{{app="{app}",status="200"}} 5.0' in text
 
 
 async def test_concurrent_misses_share_one_load() -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from keygate import __version__
-from keygate.cli import apps_cmd, call_cmd, connections_cmd, keys_cmd
+from keygate.cli import apps_cmd, call_cmd, connections_cmd, encryption_cmd, keys_cmd
 from keygate.cli.context import load_settings
 from keygate.cli.output import emit_json, fail
 from keygate.crypto import write_key_file
@@ -26,6 +28,7 @@ app = typer.Typer(
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(apps_cmd.app, name="apps")
 app.add_typer(connections_cmd.app, name="connections")
+app.add_typer(encryption_cmd.app, name="encryption")
 app.command("call")(call_cmd.call)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -126,6 +129,7 @@ def serve(
 
     from keygate.cli import sandbox_mode
     from keygate.log_format import configure_logging, logging_config
+    from keygate.metrics import prepare_directory
 
     # Options win over KEYGATE_HOST/KEYGATE_PORT/KEYGATE_WORKERS, so the public URL follows them.
     given = {"host": host, "port": port, "workers": workers}
@@ -164,6 +168,12 @@ def serve(
     os.environ["KEYGATE_HOST"] = settings.host
     os.environ["KEYGATE_PORT"] = str(settings.port)
     os.environ["KEYGATE_MIGRATE_ON_START"] = "false"
+    # One metrics directory for this server's workers, so /metrics sums them all: a fresh one,
+    # or the operator's PROMETHEUS_MULTIPROC_DIR emptied of an earlier server's files. Set
+    # here, after migrating, so this process (alive as long as its workers) counts nothing in it.
+    metrics_dir = settings.metrics_dir or Path(tempfile.mkdtemp(prefix="keygate-metrics-"))
+    prepare_directory(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     server = Granian(
         "keygate.asgi:granian_target",
         factory=True,
@@ -184,7 +194,11 @@ def serve(
             header_read_timeout=max(1, round(settings.header_read_timeout * 1000))
         ),
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if settings.metrics_dir is None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

@@ -72,6 +72,37 @@ def _write_marker(path: Path, content: dict[str, Any]) -> None:
         json.dump(content, handle, indent=2)
 
 
+def saved_secret_key_ids(settings: Settings) -> dict[str, int]:
+    """How many client secrets sandbox mode keeps (to put back) under each key id."""
+    content = _read_marker(marker_path(settings))
+    found: dict[str, int] = {}
+    for saved in (content or {}).get("previous", {}).values():
+        secret = saved.get("client_secret") or ""
+        if secret.count(".") >= 2:
+            kid = secret.split(".")[1]
+            found[kid] = found.get(kid, 0) + 1
+    return found
+
+
+def reencrypt_saved_secrets(runtime: Runtime) -> int:
+    """Rewrite the client secrets sandbox mode keeps under the current key; how many."""
+    path = marker_path(runtime.settings)
+    content = _read_marker(path)
+    if content is None:
+        return 0
+    current = f"kg1.{runtime.cipher.primary_key_id}."
+    rewritten = 0
+    for app, saved in content["previous"].items():
+        secret = saved.get("client_secret") or ""
+        if secret and not secret.startswith(current):
+            plain = runtime.cipher.decrypt(secret, bound_to=_bound(app))
+            saved["client_secret"] = runtime.cipher.encrypt(plain, bound_to=_bound(app))
+            rewritten += 1
+    if rewritten:
+        _write_marker(path, content)
+    return rewritten
+
+
 async def enter_sandbox_mode(runtime: Runtime, host: str, first_port: int) -> dict[str, str]:
     """Store the sandboxes' client and URLs for every sandboxed app; return app → origin."""
     path = marker_path(runtime.settings)

@@ -13,7 +13,7 @@ reveals the state.
 from __future__ import annotations
 
 import base64
-import hmac
+import binascii
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,6 +53,13 @@ def bind_browser(
 
 
 def is_bound(request: Request, cipher: Cipher, state: str) -> bool:
-    """Whether this browser holds the binding cookie of this state."""
+    """Whether this browser holds the binding cookie of this state (signed with any key the
+    cipher lists: an authorization begun before a key rotation still completes)."""
     held = request.cookies.get(cookie_name(state))
-    return held is not None and hmac.compare_digest(held, cookie_value(cipher, state))
+    if held is None:
+        return False
+    try:
+        tag = base64.urlsafe_b64decode(held + "=" * (-len(held) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return cipher.verify(b"keygate-browser-binding:" + state.encode(), tag)

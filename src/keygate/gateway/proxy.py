@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from pyreqwest import exceptions as upstream_errors
 from pyreqwest.client import Client
 
+from keygate import metrics
 from keygate.catalog.loader import ConfiguredApp
 from keygate.clock import Clock
 from keygate.errors import (
@@ -440,6 +441,7 @@ class Gateway:
             # The client's messages quote the upstream URL, which may carry an injected query
             # secret: log the kind of failure only.
             log.error("gateway request %s failed: %s", request_id.decode(), type(exc).__name__)
+            metrics.count_upstream_error("client")
             failure = KeygateError()
         elif is_unreachable(exc):
             # A database outage the store did not translate: expected, logged by its account.
@@ -459,7 +461,9 @@ class Gateway:
         if streamed is not None and streamed.failure is not None:
             return streamed.failure  # the caller's body ended the exchange (too large, stalled)
         if isinstance(exc, upstream_errors.RequestTimeoutError):
+            metrics.count_upstream_error("timeout")
             return UpstreamTimeout()
+        metrics.count_upstream_error("unreachable")
         return UpstreamUnreachable()
 
     def _refresh_later(self, connection_id: str, seen_version: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+from keygate import metrics
 from keygate.errors import RateLimited
 
 
@@ -30,6 +31,7 @@ class KeyRateLimiter:
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self._rate)
             self._buckets[key_id] = (tokens, moment)
+            metrics.count_rate_limit_refusal("key")
             raise RateLimited(
                 f"This API key is over Keygate's limit of {self._rate:g} requests per second. "
                 f"Retry in {wait} s.",

@@ -24,12 +24,14 @@ import asyncio
 import enum
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pyreqwest.client import Client
 
+from keygate import metrics
 from keygate.catalog.loader import ConfiguredApp
 from keygate.clock import Clock, system_clock, utc_now
 from keygate.errors import CredentialsUnavailable, ReauthorizationRequired
@@ -243,6 +245,7 @@ class TokenLifecycle:
         refresh_token = current.get("refresh_token")
         if refresh_token is None:
             return _failed(self._reauthorize(connection, "no refresh token"))
+        asked = time.perf_counter()
         try:
             tokens = await request_tokens(
                 self._upstream,
@@ -253,7 +256,9 @@ class TokenLifecycle:
                 clock=self._clock,
             )
         except _TokenRequestFailed as error:
+            metrics.observe_refresh(app.name, ok=False, seconds=time.perf_counter() - asked)
             return await self._refresh_failed(connection, held, current, error)
+        metrics.observe_refresh(app.name, ok=True, seconds=time.perf_counter() - asked)
         await self._step("token_received", connection.id)
         fresh = await held.store_tokens(
             tokens.stored_values(previous_refresh=refresh_token),

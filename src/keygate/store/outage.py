@@ -13,6 +13,7 @@ import time
 import asyncpg.exceptions as pg_errors
 from sqlalchemy import exc as sa_errors
 
+from keygate import metrics
 from keygate.errors import StoreUnavailable
 
 log = logging.getLogger("keygate.store")
@@ -71,8 +72,6 @@ class StoreOutage:
 
     def __init__(self) -> None:
         self.down = False
-        self.outages = 0
-        """Outages begun since start."""
         self.failures = 0
         """Store operations refused because the store was unreachable."""
         self._since = 0.0
@@ -81,9 +80,9 @@ class StoreOutage:
     def failed(self, exc: BaseException) -> StoreUnavailable:
         """Record an operation that could not reach the store; the error to raise instead."""
         self.failures += 1
+        metrics.store_unreachable(outage_began=not self.down)
         if not self.down:
             self.down = True
-            self.outages += 1
             self._since = time.monotonic()
             self._failures_before = self.failures - 1
             log.warning(
@@ -97,6 +96,7 @@ class StoreOutage:
         """Record an operation that reached the store (ends an outage)."""
         if self.down:
             self.down = False
+            metrics.store_reachable()
             log.info(
                 "database reachable again after %.1f s (%d operations refused)",
                 time.monotonic() - self._since,
