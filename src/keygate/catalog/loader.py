@@ -153,7 +153,8 @@ class ConfiguredApp:
 
 def configure_app(spec: AppSpec, overrides: AppOverrides) -> ConfiguredApp:
     """Apply overrides and re-validate, so a bad override URL is refused like a bad file."""
-    data: dict[str, Any] = spec.model_dump(mode="json")
+    # By alias: an endpoint parameter's `location` is `in` in the files, and read back as such.
+    data: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
     if overrides.base_url:
         data["base_url"] = overrides.base_url
     for method in data["methods"]:
