@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.mcp_server.conftest import error_text, http_session, structured
 from tests.support.sandboxes import SandboxedKeygate
@@ -133,4 +136,47 @@ async def test_host_and_origin_must_name_this_keygate(mcp_sandboxed: SandboxedKe
         assert answer.status_code == 200, (extra, answer.text)
         tools: list[dict[str, Any]] = answer.json()["result"]["tools"]
         assert len(tools) == len(TOOLS)
+    tenant.close()
+
+
+def test_only_post_is_served_as_there_are_no_sessions(mcp_sandboxed: SandboxedKeygate) -> None:
+    # Stateless: no stream a GET could open, no session a DELETE could end. A GET must not be
+    # left hanging on a stream that can never carry anything.
+    tenant = mcp_sandboxed.tenant()
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {tenant.key}",
+    }
+    for method in ("GET", "DELETE", "PUT"):
+        answer = httpx.request(
+            method, f"{mcp_sandboxed.keygate.url}/mcp", headers=headers, timeout=10
+        )
+        assert answer.status_code == 405, (method, answer.text)
+        assert answer.headers["allow"] == "POST"
+        assert answer.headers["keygate-error"] == "method_not_allowed"
+    tenant.close()
+
+
+async def test_a_client_of_the_stateless_protocol_revision_is_served(
+    mcp_sandboxed: SandboxedKeygate,
+) -> None:
+    # mcp.Client in "auto" mode discovers the server and speaks the newest revision (no
+    # initialize handshake at all): the endpoint's checks and the tools work the same.
+    tenant = mcp_sandboxed.tenant()
+    connection = mcp_sandboxed.oauth_connection(tenant, "klaviyo")
+    url = f"{mcp_sandboxed.keygate.url}/mcp"
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {tenant.key}"}, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http), mode="auto") as client,
+    ):
+        tools = (await client.list_tools()).tools
+        me = await client.call_tool("whoami", {})
+        call = await client.call_tool(
+            "call_api", {"app": "klaviyo", "method": "GET", "path": "/api/profiles"}
+        )
+    assert {tool.name for tool in tools} == TOOLS
+    assert me.structured_content is not None
+    assert me.structured_content["connections"] == {"klaviyo": {"ACTIVE": 1}}
+    assert call.structured_content is not None
+    assert call.structured_content["connection_id"] == connection
     tenant.close()

@@ -21,7 +21,7 @@ import httpx
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 
-from keygate.errors import InvalidHeader, KeygateError, render_error
+from keygate.errors import InvalidHeader, KeygateError, MethodNotAllowedError, render_error
 from keygate.mcp_server.in_process import ASGIApp, InProcessTransport
 from keygate.mcp_server.keygate_api import KeygateAPI
 from keygate.mcp_server.tools import build_server
@@ -119,6 +119,14 @@ class McpEndpoint:
         refusal = self._refusal(scope)
         if refusal is not None:
             await _respond(refusal, send)
+            return
+        if scope["method"] != "POST":
+            # Stateless: no stream a GET could open (the SDK would hold it open, empty, for
+            # ever) and no session a DELETE could end. The transport allows a 405 for both.
+            await _respond(
+                MethodNotAllowedError("POST", "The MCP endpoint takes JSON-RPC messages by POST."),
+                send,
+            )
             return
         authorization = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
