@@ -22,19 +22,23 @@ _BUFFERED_CHUNKS = 4
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body as the app sends it; closing it stops the app."""
+    """The response body as the app sends it; closing it before its end stops the app."""
 
     def __init__(self, chunks: MemoryObjectReceiveStream[bytes], task: asyncio.Task[None]) -> None:
         self._chunks = chunks
         self._task = task
+        self._ended = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._chunks:
             yield chunk
+        self._ended = True
 
     async def aclose(self) -> None:
         self._chunks.close()
-        if not self._task.done():
+        # Read to its end, the app is only finishing (its request log line): let it. Left
+        # early, the rest is not wanted: the gateway stops reading the upstream.
+        if not self._ended and not self._task.done():
             self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
