@@ -6,6 +6,7 @@ are the catalog's business and may change), so the actions the tests run are fix
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,9 @@ from tests.support.harness import KeygateHarness, upstream_overrides
 from tests.support.sandboxes import SandboxedKeygate
 from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
+
+README_URL = "http://127.0.0.1:8080"
+"""The Keygate URL the README's examples use."""
 
 TEST_ENDPOINTS: dict[str, list[dict[str, Any]]] = {
     "klaviyo": [
@@ -134,12 +138,24 @@ def keygate_command() -> str:
     return str(Path(sys.executable).parent / "keygate")
 
 
+def readme_stdio_entry() -> dict[str, Any]:
+    """The stdio entry of the README's MCP client configuration."""
+    from tests.mcp_server.test_readme import mcp_blocks
+
+    entry: dict[str, Any] = json.loads(mcp_blocks("json")[0])["mcpServers"]["keygate"]
+    return entry
+
+
 @asynccontextmanager
 async def stdio_session(base_url: str, key: str, *extra: str) -> AsyncIterator[ClientSession]:
-    """An initialized MCP session with a `keygate mcp --url …` subprocess."""
+    """An initialized MCP session with `keygate mcp`, started as the README's configuration
+    says (its URL replaced by `base_url`, its key by `key`, `extra` arguments added)."""
+    entry = readme_stdio_entry()
+    assert entry["command"] == "keygate"
+    assert set(entry["env"]) == {"KEYGATE_API_KEY"}
     params = StdioServerParameters(
         command=keygate_command(),
-        args=["mcp", "--url", base_url, *extra],
+        args=[arg.replace(README_URL, base_url) for arg in entry["args"]] + list(extra),
         env={"KEYGATE_API_KEY": key},
     )
     async with (

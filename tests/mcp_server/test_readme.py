@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx2
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.mcp_server.test_tools_http import TOOLS
@@ -39,26 +39,16 @@ def _ready_tenant(sandboxed: SandboxedKeygate) -> str:
     return tenant.key
 
 
-async def test_the_client_configurations_work(mcp_sandboxed: SandboxedKeygate) -> None:
+async def test_the_http_configuration_works(mcp_sandboxed: SandboxedKeygate) -> None:
+    # The stdio one is what test_stdio.py starts.
     key = _ready_tenant(mcp_sandboxed)
-    url = mcp_sandboxed.keygate.url
-    stdio_config, http_config = (json.loads(block) for block in mcp_blocks("json"))
-    stdio_entry = stdio_config["mcpServers"]["keygate"]
-    http_entry = http_config["mcpServers"]["keygate"]
-    assert stdio_entry["command"] == "keygate"
-    params = StdioServerParameters(
-        command=str(Path(sys.executable).parent / stdio_entry["command"]),
-        args=[arg.replace(DOCUMENTED_URL, url) for arg in stdio_entry["args"]],
-        env={"KEYGATE_API_KEY": key},
-    )
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        assert {tool.name for tool in (await session.list_tools()).tools} == TOOLS
-    assert http_entry["headers"]["Authorization"] == "Bearer kg_..."
+    entry = json.loads(mcp_blocks("json")[1])["mcpServers"]["keygate"]
+    assert entry["type"] == "http"
+    assert entry["headers"] == {"Authorization": "Bearer kg_..."}
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http,
         streamable_http_client(
-            http_entry["url"].replace(DOCUMENTED_URL, url), http_client=http
+            entry["url"].replace(DOCUMENTED_URL, mcp_sandboxed.keygate.url), http_client=http
         ) as (read, write),
         ClientSession(read, write) as session,
     ):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
+from typer.testing import CliRunner
 
+from keygate.cli.main import app
 from tests.mcp_server.conftest import (
     error_text,
-    keygate_command,
     stdio_session,
     structured,
 )
@@ -71,16 +70,10 @@ async def test_stdio_with_a_wrong_key_says_so_per_call(mcp_sandboxed: SandboxedK
 
 
 def test_stdio_without_a_key_stops_with_a_message() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYGATE_", "MATON_"))}
-    done = subprocess.run(
-        [keygate_command(), "mcp", "--url", "http://127.0.0.1:9"],
-        env=env,
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    # It stops before any MCP is spoken, so it runs in-process.
+    done = CliRunner().invoke(
+        app, ["mcp", "--url", "http://127.0.0.1:9"], env={"KEYGATE_API_KEY": ""}
     )
-    assert done.returncode == 1
+    assert done.exit_code == 1
     assert "KEYGATE_API_KEY" in done.stderr
     assert done.stdout == ""
