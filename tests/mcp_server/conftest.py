@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx2
 import pytest
@@ -147,19 +147,26 @@ def readme_stdio_entry() -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def stdio_session(base_url: str, key: str, *extra: str) -> AsyncIterator[ClientSession]:
+async def stdio_session(
+    base_url: str,
+    key: str,
+    *extra: str,
+    errlog: TextIO = sys.stderr,
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[ClientSession]:
     """An initialized MCP session with `keygate mcp`, started as the README's configuration
-    says (its URL replaced by `base_url`, its key by `key`, `extra` arguments added)."""
+    says (its URL replaced by `base_url`, its key by `key`, `extra` arguments added); its
+    stderr goes to `errlog`, `env` joins its environment."""
     entry = readme_stdio_entry()
     assert entry["command"] == "keygate"
     assert set(entry["env"]) == {"KEYGATE_API_KEY"}
     params = StdioServerParameters(
         command=keygate_command(),
         args=[arg.replace(README_URL, base_url) for arg in entry["args"]] + list(extra),
-        env={"KEYGATE_API_KEY": key},
+        env={"KEYGATE_API_KEY": key, **(env or {})},
     )
     async with (
-        stdio_client(params) as (read, write),
+        stdio_client(params, errlog=errlog) as (read, write),
         ClientSession(read, write, read_timeout_seconds=60) as session,
     ):
         await session.initialize()

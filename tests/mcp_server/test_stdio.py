@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from keygate.cli.main import app
@@ -61,12 +63,22 @@ async def test_stdio_serves_the_tools_against_a_remote_keygate(
     tenant.close()
 
 
-async def test_stdio_with_a_wrong_key_says_so_per_call(mcp_sandboxed: SandboxedKeygate) -> None:
-    async with stdio_session(mcp_sandboxed.keygate.url, "kg_wrong") as session:
-        refused = await session.call_tool("whoami", {})
-        call = await session.call_tool("call_api", PROFILES)
+async def test_stdio_with_a_wrong_key_says_so_per_call(
+    mcp_sandboxed: SandboxedKeygate, tmp_path: Path
+) -> None:
+    wrong = "kg_wrong_" + "x" * 30
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio_session(
+            mcp_sandboxed.keygate.url, wrong, errlog=errlog, env={"KEYGATE_LOG_LEVEL": "DEBUG"}
+        ) as session:
+            refused = await session.call_tool("whoami", {})
+            call = await session.call_tool("call_api", PROFILES)
     assert "invalid_api_key" in error_text(refused)
     assert "invalid_api_key" in error_text(call)
+    assert wrong not in error_text(refused) + error_text(call)
+    logged = (tmp_path / "stderr.log").read_text()
+    assert "HTTP Request: GET" in logged  # the capture works: calls to Keygate are logged
+    assert wrong not in logged
 
 
 def test_stdio_without_a_key_stops_with_a_message() -> None:

@@ -28,7 +28,10 @@ def mcp(
     settings = load_settings()
     if settings.api_key is None or not settings.api_key.get_secret_value().strip():
         fail("set KEYGATE_API_KEY to a Keygate API key (keygate keys create prints one)")
+    from keygate.log_format import configure_logging
     from keygate.mcp_server.stdio import run_stdio
 
+    # stdout carries MCP; every log line goes to stderr, as KEYGATE_LOG_LEVEL/FORMAT say.
+    configure_logging(settings.log_format, settings.log_level)
     base = (url or settings.served_url).rstrip("/")
     run_stdio(base, settings.api_key.get_secret_value().strip(), connection, settings.mcp_max_body)

@@ -35,6 +35,7 @@ from keygate.mcp_server.shapes import (
 )
 
 ApiOf = Callable[[Context], KeygateAPI]
+Scalar = str | int | float | bool
 
 INSTRUCTIONS = (
     "Keygate holds this workspace's credentials for third-party apps and injects them into "
@@ -83,7 +84,12 @@ def build_server(
 ) -> MCPServer[Any]:
     """The MCP server with Keygate's tools; `api_of` gives the caller's API for a request."""
     server: MCPServer[Any] = MCPServer(
-        "keygate", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+        "keygate",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        # Nothing to subscribe to, and a listen stream would tie a client to one process.
+        subscriptions=False,
     )
     default_app: dict[str, str] = {}  # the default connection's app, learnt on first use
 
@@ -331,7 +337,8 @@ def build_server(
             Field(description="The app's native path, e.g. /api/profiles (may carry a query)"),
         ],
         query: Annotated[
-            dict[str, Any] | None, Field(description="Query parameters to add to the path")
+            dict[str, Scalar | list[Scalar]] | None,
+            Field(description="Query parameters to add to the path (a list repeats the name)"),
         ] = None,
         headers: HeadersArg = None,
         body: BodyArg = None,
