@@ -23,12 +23,15 @@ _APP = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _RESERVED_HEADERS = ("authorization", "maton-connection", "host", "content-length")
 _RESERVED_PREFIXES = ("keygate-",)
 
-CONNECT_INSTRUCTION = (
-    "Show this link to the user exactly as it is (do not shorten, rewrite or open it yourself) "
-    "and ask them to open it to connect {display}: {url}\n"
-    "When they are done, call get_connection with connection_id {connection_id}; once its "
-    "status is ACTIVE, make this call again."
-)
+
+def connect_instruction(display: str, url: str | None, connection_id: str | None, then: str) -> str:
+    """What an agent is to do with a connect link: hand it over unchanged, then check."""
+    return (
+        "Show this link to the user exactly as it is (do not shorten, rewrite or open it "
+        f"yourself) and ask them to open it to connect {display}: {url}\n"
+        f"When they are done, call get_connection with connection_id {connection_id}; once its "
+        f"status is ACTIVE, {then}."
+    )
 
 
 class CallInputError(ValueError):
@@ -114,8 +117,8 @@ async def connect_link(api: KeygateAPI, app: dict[str, Any]) -> ActionNeeded:
 
 
 def _needed(app: dict[str, Any], connection_id: str | None, url: str | None) -> ActionNeeded:
-    instruction = CONNECT_INSTRUCTION.format(
-        display=app["display_name"], url=url, connection_id=connection_id
+    instruction = connect_instruction(
+        app["display_name"], url, connection_id, "make this call again"
     )
     return ActionNeeded(
         app=app["app"], connection_id=connection_id, connect_url=url, instruction=instruction

@@ -105,7 +105,10 @@ def build_server(
         return found
 
     async def every_app(api: KeygateAPI) -> list[dict[str, Any]]:
-        listed = (await api.control("GET", "/apps"))["apps"]
+        try:
+            listed = (await api.control("GET", "/apps"))["apps"]
+        except KeygateAnswerError as exc:
+            _fail(exc)
         return [await app_detail(api, entry["app"]) for entry in listed]
 
     async def connection_for(api: KeygateAPI, app: str, given: str | None) -> str | None:
@@ -241,11 +244,9 @@ def build_server(
             connection = (await api.control("POST", "/connections", json=body))["connection"]
         except KeygateAnswerError as exc:
             _fail(exc)
-        instruction = calls.CONNECT_INSTRUCTION.format(
-            display=found["display_name"],
-            url=connection["url"],
-            connection_id=connection["connection_id"],
-        ).replace(", make this call again", ", it is ready to use")
+        instruction = calls.connect_instruction(
+            found["display_name"], connection["url"], connection["connection_id"], "it is ready"
+        )
         return NewConnection(
             connection=connection, connect_url=connection["url"], instruction=instruction
         )
