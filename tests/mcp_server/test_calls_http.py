@@ -32,6 +32,8 @@ async def test_a_connection_from_creation_to_deletion(mcp_sandboxed: SandboxedKe
         again = await session.call_tool("delete_connection", {"connection_id": connection_id})
         not_an_id = await session.call_tool("get_connection", {"connection_id": "../apps"})
         bad_app = await session.call_tool("create_connection", {"app": "no-such-app"})
+        bad_cursor = await session.call_tool("list_connections", {"cursor": "not-a-cursor"})
+        bad_status = await session.call_tool("list_connections", {"status": "DELETED"})
         bad_method = await session.call_tool(
             "create_connection", {"app": "constant-contact", "method": "API_KEY"}
         )
@@ -49,6 +51,8 @@ async def test_a_connection_from_creation_to_deletion(mcp_sandboxed: SandboxedKe
     assert "connection_not_found" in error_text(again)
     assert "not_found" in error_text(not_an_id)
     assert "unknown_app" in error_text(bad_app)
+    assert "invalid_cursor" in error_text(bad_cursor)
+    assert "status" in error_text(bad_status)  # refused by the tool's own input schema
     assert "unsupported_method" in error_text(bad_method)
     # The link a tool handed out is the real one: it opens Keygate's connect page.
     page = httpx.get(by_key["connect_url"], timeout=30)

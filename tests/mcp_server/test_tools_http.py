@@ -82,6 +82,9 @@ async def test_whoami_and_the_catalog(mcp_sandboxed: SandboxedKeygate) -> None:
         app = structured(await session.call_tool("get_app", {"app": "klaviyo"}))
         unknown = await session.call_tool("get_app", {"app": "no-such-app"})
         reserved = await session.call_tool("get_app", {"app": "../connections"})
+        nothing = structured(await session.call_tool("search_apps", {"query": "salesforce"}))
+        no_actions = structured(await session.call_tool("search_actions", {"query": "zzz"}))
+        bad_filter = await session.call_tool("search_actions", {"app": "no-such-app"})
     assert me["keygate_url"] == base
     assert me["authenticated"] is True
     assert {"klaviyo", "constant-contact"} <= set(me["apps"])
@@ -98,6 +101,9 @@ async def test_whoami_and_the_catalog(mcp_sandboxed: SandboxedKeygate) -> None:
     assert app["skill_url"] == f"{base}/apps/klaviyo/skill?lang=en"
     assert "unknown_app" in error_text(unknown)
     assert "not an app name" in error_text(reserved)
+    assert nothing["apps"] == []
+    assert no_actions["actions"] == []
+    assert "unknown_app" in error_text(bad_filter)
     tenant.close()
 
 
