@@ -119,6 +119,7 @@ def _exchange(content_type: str, body: bytes, truncated: bool = False) -> Exchan
         ("", b"plain", "plain", None),
         ("", b"\xff\xfe\x00", None, "binary"),
         ("image/png", b"\x89PNG", None, "binary (image/png, 4 bytes)"),
+        ("application/atom+xml", b"<feed/>", "<feed/>", None),
         ("application/json", b"{oops", "{oops", "not valid JSON"),
     ],
 )

@@ -78,7 +78,7 @@ def read_body(exchange: Exchange, limit: int) -> tuple[Any, str | None]:
     raw = exchange.body
     if not raw:
         return None, None
-    textual = _is_json(content_type) or media.startswith(_TEXT_TYPES)
+    textual = _is_json(content_type) or media.startswith(_TEXT_TYPES) or media.endswith("+xml")
     if media and not textual:
         return None, _binary_note(media, exchange)
     if exchange.truncated:
