@@ -16,7 +16,6 @@ from keygate.mcp_server.keygate_api import KeygateAnswerError, KeygateAPI
 from keygate.mcp_server.results import next_page, read_body, useful_headers
 from keygate.mcp_server.shapes import ActionNeeded, ApiResult, KeygateErrorInfo
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _APP = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Headers the gateway reads as Keygate's own (the key, the connection choice) or that framing
 # owns: a tool argument may not set them.
