@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Awaitable
+from contextlib import AsyncExitStack
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,6 +40,7 @@ from keygate.errors import (
 from keygate.gateway.bodies import BodyReader
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
+from keygate.mcp_server.endpoint import McpEndpoint
 from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
@@ -195,6 +197,8 @@ class KeygateApp:
         self._body = BodyReader(settings.body_idle_timeout)
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
+        self.mcp: McpEndpoint | None = None
+        self._serving = AsyncExitStack()
 
     async def startup(self) -> None:
         """Open the runtime (refusing to start on a bad key or catalog) and wire the surfaces."""
@@ -228,13 +232,24 @@ class KeygateApp:
                 session_ttl_seconds=self.settings.session_ttl_seconds,
             ),
         )
+        # The MCP tools call this very app (control plane and gateway) with the caller's key.
+        mcp = McpEndpoint(
+            reads=reads,
+            public_url=self.settings.public_url,
+            keygate=self.dispatch,
+            body_limit=self.settings.mcp_max_body,
+        )
+        await self._serving.enter_async_context(mcp.running())
+        self.mcp = mcp
         # Start-up objects (catalog, ORM, routes) never die: keep the collector off them, and
         # collect the young generation less often, as the proxy allocates per request.
         gc.freeze()
         gc.set_threshold(10_000, 20, 20)
 
     async def shutdown(self) -> None:
-        """Flush the access log and close the runtime."""
+        """Stop the MCP endpoint, flush the access log and close the runtime."""
+        self.mcp = None
+        await self._serving.aclose()
         if self.gateway is not None:
             self.gateway.close()
         if self.runtime is not None:
@@ -273,8 +288,10 @@ class KeygateApp:
         except KeygateError as error:
             await _error_response(error)(scope, receive, send)
             return
+        # `/mcp` is not FastAPI's: the MCP SDK answers it (after Keygate's own checks).
+        target = self.control if scope["path"] != "/mcp" or self.mcp is None else self.mcp
         if body is None:
-            await self.control(scope, receive, send)
+            await target(scope, receive, send)
             return
         replayed = False
 
@@ -285,7 +302,7 @@ class KeygateApp:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.control(scope, replay, send)
+        await target(scope, replay, send)
 
     async def _control_body(self, scope: Scope, receive: Any) -> bytes | None:
         """The whole request body within the control-plane limits (None: the request has none).

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_request_body: int = Field(default=512 * 1024 * 1024, ge=0)
     max_control_body: int = Field(default=1024 * 1024, ge=1024)
 
+    mcp_max_body: int = Field(default=100_000, ge=1024)
+    """Bytes of an app's answer the MCP tools `call_api` and `run_action` return; a longer body
+    is cut there and flagged `truncated` (an agent's context is small)."""
+
     session_ttl_seconds: int = Field(default=3600, ge=60)
     cache_poll_interval: float = Field(default=1.0, gt=0)
     stale_if_error_seconds: float = Field(default=60.0, ge=0)

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import httpx2
 import orjson
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.cli.conftest import KEYGATE, Cli, assert_one_line_error
 from tests.support.processes import stop_process, wait_until_serving
@@ -223,6 +226,33 @@ def test_the_public_url_follows_the_port_served(served: Served) -> None:
     assert printed.startswith(f"{served.url}/connect?session_token=")
     # Nothing to report at start-up: no KEYGATE_PUBLIC_URL differs from the address served.
     assert "KEYGATE_PUBLIC_URL" not in served.stdout()
+
+
+async def test_mcp_is_served_by_any_worker(
+    served: Served, upstream: tuple[RecordingUpstream, ServerThread]
+) -> None:
+    """`/mcp` under granian's two workers: stateless, so each request is answered whole."""
+    upstream[0].clear()
+    auth = {"Authorization": f"Bearer {served.key}"}
+    async with (
+        httpx2.AsyncClient(headers=auth, timeout=60) as http,
+        streamable_http_client(f"{served.url}/mcp", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        answers = [
+            await session.call_tool(
+                "call_api", {"app": "constant-contact", "method": "GET", "path": f"/v3/echo/{n}"}
+            )
+            for n in range(6)
+        ]
+    for n, answer in enumerate(answers):
+        assert not answer.is_error, answer.content
+        assert answer.structured_content is not None
+        assert answer.structured_content["status"] == 200
+        assert answer.structured_content["body"]["raw_path"] == f"/v3/echo/{n}"
+        assert answer.structured_content["connection_id"] == served.connection_id
+    assert [s.header("authorization") for s in upstream[0].seen] == [f"Bearer {ACCESS}"] * 6
 
 
 def test_serve_says_when_the_public_url_differs(installed: tuple[Cli, str]) -> None:
