@@ -66,3 +66,14 @@ def test_create_app_requires_its_settings() -> None:
     assert parameter.default is inspect.Parameter.empty
     with pytest.raises(TypeError):
         create_app()  # type: ignore[call-arg]
+
+
+def test_the_metrics_directory_is_a_keygate_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    assert Settings().metrics_dir is None
+    monkeypatch.setenv("KEYGATE_METRICS_DIR", "/tmp/keygate-metrics-a")
+    assert str(Settings().metrics_dir) == "/tmp/keygate-metrics-a"
+    # prometheus_client's own variable is read too (workers inherit it from `keygate serve`).
+    monkeypatch.delenv("KEYGATE_METRICS_DIR")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/keygate-metrics-b")
+    assert str(Settings().metrics_dir) == "/tmp/keygate-metrics-b"

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keygate.catalog.loader import AppOverrides
@@ -71,10 +71,14 @@ class Settings(BaseSettings):
     """Connections each worker process serves at once (granian's backpressure, which counts
     idle keep-alive connections too); more wait in the listen backlog for a slot."""
 
-    metrics_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KEYGATE_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR"),
+    )
     """Where the worker processes of one server keep their metrics, so `/metrics` sums them
     (prometheus_client's multiprocess mode); `keygate serve` sets it for its workers to a fresh
-    directory. Unset: each process keeps its own in memory."""
+    directory. Unset: each process keeps its own in memory. `KEYGATE_METRICS_DIR`, or the
+    library's own `PROMETHEUS_MULTIPROC_DIR`."""
 
     migrate_on_start: bool = True
     access_log: bool = True
