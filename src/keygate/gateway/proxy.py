@@ -153,7 +153,7 @@ class Gateway:
         connection_id = ""
         streamed: StreamedBody | None = None
         try:
-            # 2. The target: method, app, native path and query give the upstream URL.
+            # 2. The target: method, app, native path and query.
             if scope["method"] not in FORWARDED_METHODS:
                 raise MethodNotAllowedError(_ALLOW, _NOT_FORWARDED)
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
@@ -165,11 +165,12 @@ class Gateway:
             if not safe:
                 native = check_native_path(native)
                 exact = exact or client_rewrites_path(native)
-            url = app.base_url + native.decode("ascii")
+            # The path from the base URL on; the connection's base URL goes before it in 3.
+            path = native.decode("ascii")
             query: bytes = scope.get("query_string", b"")
             if query:
                 exact = check_query(query) or exact
-                url += "?" + query.decode("ascii")
+                path += "?" + query.decode("ascii")
 
             # 3. The route: API key, connection and rendered credential. It is keyed by the app
             # and the raw Authorization and connection-choice values, unparsed: the same values
@@ -192,12 +193,13 @@ class Gateway:
             connection_id = route.connection.id
             injection = route.injection
             auth = injection.auth
+            url = injection.base_url + path
 
             # 4. The headers to send: the caller's (less any it sent under an injected name) and
-            # the app's defaults it did not send.
+            # the app's defaults it did not send (filled in for the connection).
             if auth.drop and not auth.drop.isdisjoint(forwarded_names):
                 forward = auth.without_injected(forward)  # the caller may not set a secret's name
-            for key, name, value in app.default_headers:
+            for key, name, value in injection.default_headers:
                 if key not in forwarded_names:
                     forward.append((name, value))
 
@@ -266,6 +268,7 @@ class Gateway:
                 may_replay = False
                 injection = await self._refreshed(route, injection)
                 auth = injection.auth
+                url = injection.base_url + path  # a refresh may capture a new instance URL
         except Exception as exc:
             status = await self._send_failure(send, exc, streamed, request_id, connection_id)
         finally:
