@@ -29,7 +29,10 @@ async def verify_secret(
     if method.verify is None:
         return
     verify = [(name, fill(value, params)) for name, value in method.verify.headers.items()]
-    headers = [*verify, *auth.headers]
+    # The app's default headers too (an API version it requires), as the gateway adds them.
+    named = {name.lower() for name, _ in verify}
+    defaults = [(n, v) for key, n, v in app.connection_headers(params) if key.decode() not in named]
+    headers = [*verify, *defaults, *auth.headers]
     url = auth.url(app.connection_base_url(method, params) + method.verify.path)
     try:
         response = await (
