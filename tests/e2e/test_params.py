@@ -125,3 +125,21 @@ def test_an_app_shows_the_parameters_each_method_asks_for(tenant: Tenant) -> Non
     assert app["base_url"] == "https://{subdomain}.desk.example.invalid/api/v2"
     assert [p["name"] for p in app["params"]["OAUTH2"]] == ["subdomain"]
     assert app["params"]["BASIC"][0]["example"] == "acme"
+
+
+def test_a_capture_that_does_not_match_its_pattern_fails_the_authorization(
+    generic: GenericKeygate, tenant: Tenant, browser: httpx.Client
+) -> None:
+    provider = generic.provider("capture-token")
+    created = create(tenant, "capture-token", "OAUTH2")
+    provider.answers["instance_url"] = "https://evil.example.invalid"
+    try:
+        page = connect_oauth(browser, created["url"])
+    finally:
+        provider.answers.clear()
+    assert page.status_code == 502
+    assert "capture instance_url" in page.text
+    assert "evil.example.invalid" not in page.text
+    shown = tenant.http.get(f"/connections/{created['connection_id']}").json()["connection"]
+    assert shown["status"] == "FAILED"
+    assert shown["error"]["code"] == "oauth_capture_failed"
