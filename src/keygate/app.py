@@ -127,7 +127,7 @@ def build_control_app() -> FastAPI:
     )
     for router in routers:
         api.include_router(router)
-    openapi.install(api, lambda: _methods_by_app(api))
+    openapi.install(api, lambda: _methods_by_app(api), lambda: _params_by_method(api))
     return api
 
 
@@ -137,6 +137,18 @@ def _methods_by_app(api: FastAPI) -> dict[str, list[str]]:
     if wired is None:
         return {}
     return {name: app.spec.method_names for name, app in wired.current_apps().items()}
+
+
+def _params_by_method(api: FastAPI) -> dict[tuple[str, str], dict[str, str]]:
+    """Each (app, method) of the running catalog with its connection parameters' patterns."""
+    wired = provided(api)
+    if wired is None:
+        return {}
+    return {
+        (name, method.type.value): {p.name: p.pattern for p in app.spec.params_for(method)}
+        for name, app in wired.current_apps().items()
+        for method in app.spec.methods
+    }
 
 
 def _build_gateway(

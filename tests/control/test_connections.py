@@ -22,6 +22,7 @@ FIELDS = {
     "app",
     "method",
     "metadata",
+    "params",
 }
 
 

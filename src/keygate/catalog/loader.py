@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from keygate.catalog.caller_slots import CallerSlot, caller_slots
-from keygate.catalog.model import AppSpec, Method, OAuth2Method
+from keygate.catalog.model import ApiKeyMethod, AppSpec, Method, OAuth2Method
+from keygate.catalog.templates import fill, render_url
 from keygate.errors import ConfigurationError
 from keygate.secret import Secret
 
@@ -99,6 +101,11 @@ class AppOverrides(BaseModel):
     revoke_url: str | None = None
     device_authorization_url: str | None = None
     scopes: tuple[str, ...] | None = None
+    sandbox_origin: str | None = None
+    """Send every URL of the app, once rendered for a connection, to this origin with its host
+    as the first path segment (`https://acme.zendesk.com/api` → `{origin}/acme.zendesk.com/api`):
+    the generic provider sandbox (`keygate.sandbox.generic`) plays any catalog app this way,
+    and sees the host each connection's parameters and captured values made."""
 
     @field_validator("client_secret", mode="before")
     @classmethod
@@ -119,6 +126,7 @@ class AppOverrides(BaseModel):
                 self.device_authorization_url or lower.device_authorization_url
             ),
             scopes=self.scopes if self.scopes is not None else lower.scopes,
+            sandbox_origin=self.sandbox_origin or lower.sandbox_origin,
         )
 
 
@@ -129,9 +137,11 @@ class ConfiguredApp:
     spec: AppSpec
     client_id: str | None
     client_secret: Secret | None
+    sandbox_origin: str | None = None
 
     base_url: str = field(init=False)
-    """The upstream origin (and base path) without a trailing slash."""
+    """The upstream origin (and base path) without a trailing slash; a template if the app's
+    connections give it parameters (see `connection_base_url`)."""
     default_headers: tuple[tuple[bytes, str, str], ...] = field(init=False)
     """The catalog's default headers as (lower-case name bytes, name, value), for the proxy."""
     caller_slots: tuple[CallerSlot, ...] = field(init=False)
@@ -154,6 +164,29 @@ class ConfiguredApp:
         method = self.spec.method(Method.OAUTH2)
         return method if isinstance(method, OAuth2Method) else None
 
+    def url(self, template: str, values: Mapping[str, str]) -> str:
+        """A URL template of this app rendered for one connection's parameters and captured
+        values (and sent to the sandbox origin when one is set)."""
+        return render_url(template, values, self.sandbox_origin)
+
+    def connection_base_url(
+        self, method: OAuth2Method | ApiKeyMethod, values: Mapping[str, str]
+    ) -> str:
+        """The upstream base URL of one connection, without a trailing slash."""
+        template = self.spec.base_url_for(method)
+        if self.sandbox_origin is None and template == self.spec.base_url and "{" not in template:
+            return self.base_url
+        return self.url(template, values).rstrip("/")
+
+    def connection_headers(self, values: Mapping[str, str]) -> tuple[tuple[bytes, str, str], ...]:
+        """The default headers of one connection, templates filled in (as `default_headers`)."""
+        if not any("{" in v for v in self.spec.default_headers.values()):
+            return self.default_headers
+        return tuple(
+            (key, name, fill(self.spec.default_headers[name], values))
+            for key, name, _ in self.default_headers
+        )
+
 
 def configure_app(spec: AppSpec, overrides: AppOverrides) -> ConfiguredApp:
     """Apply overrides and re-validate, so a bad override URL is refused like a bad file."""
@@ -174,4 +207,6 @@ def configure_app(spec: AppSpec, overrides: AppOverrides) -> ConfiguredApp:
         configured = AppSpec.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(f"settings for app {spec.name}: {_describe(exc)}") from exc
-    return ConfiguredApp(configured, overrides.client_id, overrides.client_secret)
+    return ConfiguredApp(
+        configured, overrides.client_id, overrides.client_secret, overrides.sandbox_origin
+    )

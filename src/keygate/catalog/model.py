@@ -5,10 +5,25 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import StrEnum
-from string import Formatter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
+
+from keygate.catalog.templates import (
+    SAFE_VALUE,
+    check_names,
+    check_url_template,
+    literal_text,
+    placeholders,
+)
 
 APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -45,7 +60,9 @@ _RESERVED_HEADERS = frozenset(
     }
 )
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP field name (RFC 9110 §5.1)
-_FORMATTER = Formatter()
+
+UrlTemplate = Annotated[str, AfterValidator(check_url_template)]
+"""An http(s) URL that may name connection parameters and captured values: `{subdomain}`."""
 
 
 class BasicCredentials(_Strict):
@@ -58,7 +75,7 @@ class BasicCredentials(_Strict):
     @field_validator("username")
     @classmethod
     def _no_colon(cls, value: str) -> str:
-        if ":" in _literal_text(value):
+        if ":" in literal_text(value):
             raise ValueError("a Basic user-id may not contain ':' (RFC 7617 §2)")
         return value
 
@@ -93,12 +110,12 @@ class Injection(_Strict):
         if self.basic is not None:
             if self.template is not None:
                 raise ValueError("basic takes username and password templates, not template")
-            if not (_placeholders(self.basic.username) or _placeholders(self.basic.password)):
+            if not (placeholders(self.basic.username) or placeholders(self.basic.password)):
                 raise ValueError("basic must reference a credential field, e.g. {password}")
             return self
         if self.template is None:
             raise ValueError("template is required, e.g. 'Bearer {access_token}'")
-        if not _placeholders(self.template):
+        if not placeholders(self.template):
             raise ValueError("template must reference a credential field, e.g. {access_token}")
         if self.header is not None:
             if not _TOKEN.match(self.header):
@@ -106,7 +123,7 @@ class Injection(_Strict):
             lower = self.header.lower()
             if lower in _RESERVED_HEADERS or lower.startswith("keygate-"):
                 raise ValueError(f"header {self.header!r} is one Keygate sets or drops itself")
-            if any(c in _literal_text(self.template) for c in "\r\n\0"):
+            if any(c in literal_text(self.template) for c in "\r\n\0"):
                 raise ValueError("template may not contain line breaks or NUL")
         elif not self.query:
             raise ValueError("query must name the parameter, e.g. api_key")
@@ -125,52 +142,142 @@ class Injection(_Strict):
         return [("template", self.template or "")]
 
 
-def _placeholders(template: str) -> list[str]:
-    """The field names a template references; ValueError if it is not a plain `{field}` one."""
-    try:
-        parsed = list(_FORMATTER.parse(template))
-    except ValueError as exc:
-        raise ValueError(f"template {template!r}: {exc}") from None
-    names = []
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not name.isidentifier() or spec or conversion:
-            raise ValueError(
-                f"template {template!r}: placeholders are plain field names, e.g. {{api_key}}"
-            )
-        names.append(name)
-    return names
-
-
-def _literal_text(template: str) -> str:
-    """The text of a template outside its placeholders (malformed templates: all of it)."""
-    try:
-        return "".join(literal for literal, *_ in _FORMATTER.parse(template))
-    except ValueError:
-        return template
-
-
-def check_injections(entries: tuple[Injection, ...], fields: Iterable[str]) -> None:
-    """Every placeholder names one of `fields`, and no two entries set the same header or
-    query parameter; ValueError naming the entry and field otherwise."""
+def check_injections(
+    entries: tuple[Injection, ...], fields: Iterable[str], values: Iterable[str] = ()
+) -> None:
+    """Every placeholder names one of `fields` (the secret's) or `values` (the connection's
+    parameters and captured values), and no two entries set the same header or query parameter;
+    ValueError naming the entry and field otherwise."""
     known = list(fields)
+    others = list(values)
     if not entries:
         raise ValueError("inject needs at least one entry")
     targets: set[str] = set()
     for index, entry in enumerate(entries):
         for where, template in entry.templates():
-            for name in _placeholders(template):
-                if name not in known:
+            for name in placeholders(template):
+                if name not in known and name not in others:
+                    extra = (
+                        f"; parameters and captured values: {', '.join(others)}" if others else ""
+                    )
                     raise ValueError(
                         f"inject[{index}].{where}: placeholder {{{name}}} names no field of this "
-                        f"method (its fields: {', '.join(known)})"
+                        f"method, parameter or captured value (its fields: {', '.join(known)}"
+                        f"{extra})"
                     )
         header = entry.header_name
         target = f"header {header.lower()}" if header is not None else f"query {entry.query}"
         if target in targets:
             raise ValueError(f"inject[{index}]: {target} is injected twice")
         targets.add(target)
+
+
+def _identifier(value: str) -> str:
+    if not value.isidentifier():
+        raise ValueError("a name is letters, digits and '_' (templates say {name})")
+    return value
+
+
+def _compiles(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from None
+    return value
+
+
+class ConnectionParam(_Strict):
+    """A value a connection needs besides its secret (a shop, a subdomain, a region), given at
+    `POST /connections` as `params` or asked on the connect page, and substituted into the
+    app's URLs and headers as `{name}`.
+
+    Its value must match `pattern` (whole) and be made of URL-safe characters only
+    (`SAFE_VALUE`), so that it cannot change the shape of a URL it goes into.
+    """
+
+    name: str
+    label: str
+    pattern: str
+    example: str
+    help: str | None = None
+
+    _name = field_validator("name")(_identifier)
+    _pattern = field_validator("pattern")(_compiles)
+
+    @model_validator(mode="after")
+    def _example_fits(self) -> ConnectionParam:
+        if not re.fullmatch(self.pattern, self.example):
+            raise ValueError(f"example {self.example!r} does not match pattern {self.pattern!r}")
+        if not SAFE_VALUE.match(self.example):
+            raise ValueError(
+                f"example {self.example!r}: a parameter is letters, digits and . _ ~ - only"
+            )
+        return self
+
+    def problem(self, value: object) -> str | None:
+        """Why `value` is not a valid value of this parameter (for the person), or None."""
+        if not isinstance(value, str) or not value:
+            return f"params.{self.name} must be a non-empty string, e.g. {self.example!r}"
+        if not SAFE_VALUE.match(value) or not re.fullmatch(self.pattern, value):
+            return (
+                f"params.{self.name} ({self.label}) must match {self.pattern}, "
+                f"e.g. {self.example!r}"
+            )
+        return None
+
+
+_CAPTURE_PATH = re.compile(r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$")
+
+
+class Capture(_Strict):
+    """A value learnt while authorizing, substituted like a parameter (`{instance_url}`).
+
+    `from` says where it comes from: the token response (`path` is a dotted path into its JSON,
+    `team.id`), the callback's query (`path` is the parameter, `realmId`), or the method's one
+    `capture_request` (a dotted path into its JSON answer, where a number indexes a list:
+    `0.id`). A token response that carries it again on refresh updates it. The value must match
+    `pattern`, since it decides where Keygate sends requests.
+    """
+
+    name: str
+    source: Literal["token", "callback", "request"] = Field(alias="from")
+    path: str
+    pattern: str
+    example: str
+
+    _name = field_validator("name")(_identifier)
+    _pattern = field_validator("pattern")(_compiles)
+
+    @field_validator("path")
+    @classmethod
+    def _dotted_path(cls, value: str) -> str:
+        if not _CAPTURE_PATH.match(value):
+            raise ValueError(f"{value!r} is not a dotted path, e.g. team.id or 0.id")
+        return value
+
+    @model_validator(mode="after")
+    def _example_fits(self) -> Capture:
+        if not re.fullmatch(self.pattern, self.example):
+            raise ValueError(f"example {self.example!r} does not match pattern {self.pattern!r}")
+        if self.source == "callback" and "." in self.path:
+            raise ValueError("a callback capture's path is one query parameter name")
+        return self
+
+
+class CaptureRequest(_Strict):
+    """The one request made after the code exchange to learn `from: request` captures
+    (Atlassian's accessible resources, Mailchimp's metadata). Its headers are templates over
+    the token fields, parameters and the token and callback captures."""
+
+    method: Literal["GET", "POST"] = "GET"
+    url: UrlTemplate
+    headers: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Authorization": "Bearer {access_token}",
+            "Accept": "application/json",
+        }
+    )
 
 
 def _as_entries(value: Any) -> Any:
@@ -199,18 +306,36 @@ TOKEN_FIELDS = ("access_token", "token_type")
 
 
 class OAuth2Method(_Strict):
-    """An OAuth 2.0 authorization-code connection method."""
+    """An OAuth 2.0 authorization-code connection method.
+
+    Token requests: `token_body` form (RFC 6749) or json; client authentication `basic` or
+    `post` (in the body); `token_params` added to every token request. Token answers: access
+    tokens that `expires` (in `expires_in`, counted in `expires_in_unit`; `default_expires_in`
+    when it is absent or 0, else no expiry) or never do; `refresh_tokens` issued or not, and
+    single use (`refresh_token_rotates`: a refresh answer without a new one leaves none) or not.
+    """
 
     type: Literal[Method.OAUTH2]
-    authorize_url: HttpUrl
-    token_url: HttpUrl
-    revoke_url: HttpUrl | None = None
-    device_authorization_url: HttpUrl | None = None
+    authorize_url: UrlTemplate
+    token_url: UrlTemplate
+    revoke_url: UrlTemplate | None = None
+    device_authorization_url: UrlTemplate | None = None
+    base_url: UrlTemplate | None = None
+    params: list[ConnectionParam] = Field(default_factory=list)
     pkce: Literal["required", "supported", "none"] = "supported"
     client_auth: Literal["basic", "post"] = "basic"
+    token_body: Literal["form", "json"] = "form"  # noqa: S105 - a body format, not a secret
+    token_params: dict[str, str] = Field(default_factory=dict)
     scopes: list[str] = Field(default_factory=list)
     scope_separator: str = " "
     authorize_params: dict[str, str] = Field(default_factory=dict)
+    expires: bool = True
+    expires_in_unit: Literal["seconds", "minutes", "milliseconds"] = "seconds"
+    default_expires_in: int | None = Field(default=None, gt=0)
+    refresh_tokens: bool = True
+    refresh_token_rotates: bool = False
+    capture: list[Capture] = Field(default_factory=list)
+    capture_request: CaptureRequest | None = None
     inject: tuple[Injection, ...] = Field(
         default=(Injection(header="Authorization", template="Bearer {access_token}"),)
     )
@@ -218,9 +343,56 @@ class OAuth2Method(_Strict):
     _entries = field_validator("inject", mode="before")(_as_entries)
 
     @model_validator(mode="after")
-    def _known_placeholders(self) -> OAuth2Method:
-        check_injections(self.inject, TOKEN_FIELDS)
+    def _coherent(self) -> OAuth2Method:
+        needs_request = [c.name for c in self.capture if c.source == "request"]
+        if needs_request and self.capture_request is None:
+            raise ValueError(
+                f"capture {needs_request[0]}: from: request needs the method's capture_request"
+            )
+        if self.capture_request is not None and not needs_request:
+            raise ValueError("capture_request: no capture says from: request")
+        if not self.expires and self.default_expires_in is not None:
+            raise ValueError("default_expires_in: tokens that never expire have no lifetime")
+        if self.refresh_token_rotates and not self.refresh_tokens:
+            raise ValueError("refresh_token_rotates: this method issues no refresh tokens")
         return self
+
+    def captured_names(self, *sources: str) -> list[str]:
+        """The names of the captures from those sources (all when none is given)."""
+        return [c.name for c in self.capture if not sources or c.source in sources]
+
+    def check_templates(self, params: list[str]) -> None:
+        """Every placeholder names what exists when the template is rendered; ValueError
+        naming the field otherwise. `params` are the connection parameters (app and method)."""
+        what = "parameter or captured value"
+        callback = [*params, *self.captured_names("callback")]
+        check_names("authorize_url", self.authorize_url, params, "parameter")
+        for name, value in self.authorize_params.items():
+            check_names(f"authorize_params.{name}", value, params, "parameter")
+        if self.device_authorization_url is not None:
+            check_names(
+                "device_authorization_url", self.device_authorization_url, params, "parameter"
+            )
+        check_names("token_url", self.token_url, callback, what)
+        for name, value in self.token_params.items():
+            check_names(f"token_params.{name}", value, callback, what)
+        if self.capture_request is not None:
+            before = [*callback, *self.captured_names("token")]
+            check_names("capture_request.url", self.capture_request.url, before, what)
+            for name, value in self.capture_request.headers.items():
+                check_names(
+                    f"capture_request.headers.{name}", value, [*before, *TOKEN_FIELDS], what
+                )
+        every = [*params, *self.captured_names()]
+        if self.revoke_url is not None:
+            check_names("revoke_url", self.revoke_url, every, what)
+        if self.base_url is not None:
+            check_names("base_url", self.base_url, every, what)
+        check_injections(self.inject, TOKEN_FIELDS, every)
+
+    def value_names(self) -> list[str]:
+        """Names a connection of this method may hold besides its secret, in declared order."""
+        return [p.name for p in self.params] + self.captured_names()
 
 
 class SecretField(_Strict):
@@ -229,21 +401,22 @@ class SecretField(_Strict):
     name: str
     label: str
     pattern: str | None = None
+    example: str | None = None
+    """A value of the right shape (not a working secret): what the generic sandbox accepts."""
     help: str | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        if not value.isidentifier():
-            raise ValueError("a field name is letters, digits and '_' (templates say {name})")
-        return value
+    _name = field_validator("name")(_identifier)
+    _pattern = field_validator("pattern")(_compiles)
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            re.compile(value)
-        return value
+    @model_validator(mode="after")
+    def _example_fits(self) -> SecretField:
+        if (
+            self.example is not None
+            and self.pattern
+            and not re.fullmatch(self.pattern, self.example)
+        ):
+            raise ValueError(f"example does not match pattern {self.pattern!r}")
+        return self
 
 
 class ApiKeyMethod(_Strict):
@@ -257,6 +430,8 @@ class ApiKeyMethod(_Strict):
     inject: tuple[Injection, ...]
     verify: VerifyRequest | None = None
     help: str | None = None
+    base_url: UrlTemplate | None = None
+    params: list[ConnectionParam] = Field(default_factory=list)
 
     _entries = field_validator("inject", mode="before")(_as_entries)
 
@@ -277,14 +452,30 @@ class ApiKeyMethod(_Strict):
         return data
 
     @model_validator(mode="after")
-    def _known_placeholders(self) -> ApiKeyMethod:
-        check_injections(self.inject, [f.name for f in self.fields])
+    def _verify_headers(self) -> ApiKeyMethod:
         if self.verify is not None:
             injected = {e.header_name.lower() for e in self.inject if e.header_name is not None}
             for name in self.verify.headers:
                 if name.lower() in injected:
                     raise ValueError(f"verify.headers: {name} is the injected header")
         return self
+
+    def captured_names(self, *sources: str) -> list[str]:
+        """A pasted secret captures nothing."""
+        return []
+
+    def check_templates(self, params: list[str]) -> None:
+        """Every placeholder names a field or parameter; ValueError naming the field otherwise."""
+        if self.base_url is not None:
+            check_names("base_url", self.base_url, params, "parameter")
+        if self.verify is not None:
+            for name, value in self.verify.headers.items():
+                check_names(f"verify.headers.{name}", value, params, "parameter")
+        check_injections(self.inject, [f.name for f in self.fields], params)
+
+    def value_names(self) -> list[str]:
+        """Names a connection of this method may hold besides its secret."""
+        return [p.name for p in self.params]
 
 
 ConnectionMethod = Annotated[OAuth2Method | ApiKeyMethod, Field(discriminator="type")]
@@ -370,7 +561,7 @@ class Endpoint(_Strict):
 
     @model_validator(mode="after")
     def _path_params_declared(self) -> Endpoint:
-        in_path = set(_placeholders(self.path))
+        in_path = set(placeholders(self.path))
         declared = {p.name for p in self.params if p.location == "path"}
         if in_path != declared:
             missing = sorted(in_path - declared) or sorted(declared - in_path)
@@ -392,8 +583,9 @@ class AppSpec(_Strict):
     name: str
     display_name: str
     docs_url: HttpUrl
-    base_url: HttpUrl
+    base_url: UrlTemplate
     methods: list[ConnectionMethod] = Field(min_length=1)
+    params: list[ConnectionParam] = Field(default_factory=list)
     default_headers: dict[str, str] = Field(default_factory=dict)
     pagination: Pagination | None = None
     endpoints: list[Endpoint] = Field(default_factory=list)
@@ -410,8 +602,8 @@ class AppSpec(_Strict):
 
     @field_validator("base_url")
     @classmethod
-    def _no_query(cls, value: HttpUrl) -> HttpUrl:
-        if value.query or value.fragment:
+    def _no_query(cls, value: str) -> str:
+        if "?" in value or "#" in value:
             raise ValueError("base_url may not carry a query or fragment")
         return value
 
@@ -428,6 +620,11 @@ class AppSpec(_Strict):
                     raise ValueError(
                         f"default_headers: {entry.header_name} is injected by {method.type.value}"
                     )
+        for index, method in enumerate(self.methods):
+            try:
+                self._check_method_templates(method)
+            except ValueError as exc:
+                raise ValueError(f"methods.{index} ({method.type.value}): {exc}") from None
         actions = [e.name for e in self.endpoints]
         twice = sorted({a for a in actions if actions.count(a) > 1})
         if twice:
@@ -435,6 +632,26 @@ class AppSpec(_Strict):
         if any(e.paginated for e in self.endpoints) and self.pagination is None:
             raise ValueError("endpoints: a paginated endpoint needs the app's pagination")
         return self
+
+    def _check_method_templates(self, method: OAuth2Method | ApiKeyMethod) -> None:
+        """One method's names are distinct, and every template it is rendered with (its own,
+        and the app's base URL and default headers) names only what the method has."""
+        params = [p.name for p in (*self.params, *method.params)]
+        taken: list[str] = [*TOKEN_FIELDS, "refresh_token", "scope"]
+        if isinstance(method, ApiKeyMethod):
+            taken = [f.name for f in method.fields]
+        for name in [*params, *method.captured_names()]:
+            if name in taken:
+                raise ValueError(f"{name} is declared twice (parameters, captures and fields)")
+            taken.append(name)
+        method.check_templates(params)
+        every = [*params, *method.captured_names()]
+        if method.base_url is None:
+            check_names("base_url", self.base_url, every, "parameter or captured value")
+        for name, value in self.default_headers.items():
+            check_names(f"default_headers.{name}", value, every, "parameter or captured value")
+            if any(c in literal_text(value) for c in "\r\n\0"):
+                raise ValueError(f"default_headers.{name} may not contain line breaks or NUL")
 
     def method(self, kind: Method) -> OAuth2Method | ApiKeyMethod | None:
         """The method of that kind, if the app supports it."""
@@ -447,3 +664,11 @@ class AppSpec(_Strict):
     def method_names(self) -> list[str]:
         """The supported method names, the default first."""
         return [m.type.value for m in self.methods]
+
+    def params_for(self, method: OAuth2Method | ApiKeyMethod) -> list[ConnectionParam]:
+        """The parameters a connection of that method needs: the app's, then the method's."""
+        return [*self.params, *method.params]
+
+    def base_url_for(self, method: OAuth2Method | ApiKeyMethod) -> str:
+        """The base URL template of that method's connections."""
+        return method.base_url or self.base_url

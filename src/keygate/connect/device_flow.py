@@ -84,7 +84,7 @@ async def authorize_device(
                 connections, connection, "expired_token", f"The {name} code expired."
             )
         try:
-            tokens = await request_tokens(client, app, oauth, form)
+            tokens = await request_tokens(client, app, oauth, form, values=connection.params)
         except TokenEndpointUnavailable as exc:
             log.warning("device flow for %s: token endpoint unavailable: %s", connection.id, exc)
             interval = backoff_interval(interval)

@@ -6,13 +6,23 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pyreqwest.client import Client
 
 from keygate.catalog.loader import ConfiguredApp
+from keygate.catalog.model import OAuth2Method
+from keygate.catalog.templates import fill
+from keygate.catalog.values import CaptureFailed, capture_from
 from keygate.connect.browser_binding import bind_browser, is_bound
-from keygate.connect.screens import ConnectContext, message_page, success_page
+from keygate.connect.screens import (
+    ConnectContext,
+    message_page,
+    missing_params,
+    render_connect,
+    success_page,
+)
 from keygate.control.deps import (
     AppsDep,
     CipherDep,
@@ -24,6 +34,7 @@ from keygate.control.deps import (
 from keygate.crypto import Cipher
 from keygate.oauth.protocol import (
     TokenResponseError,
+    TokenSet,
     authorization_code_form,
     build_authorize_url,
     new_code_verifier,
@@ -77,6 +88,9 @@ async def start_authorization(
         return message_page(request, 400, "Not an OAuth app", "This app has no OAuth method.")
     if not ctx.app.client_id:
         return _missing_client(request, ctx.app.name)
+    if missing_params(ctx):
+        return render_connect(request, ctx, "Fill in every field first.", 400)
+    params = ctx.connection.params
     state = new_state()
     verifier = new_code_verifier() if oauth.pkce != "none" else None
     sealed = (
@@ -98,14 +112,14 @@ async def start_authorization(
             request, 410, "This link was already used", "Each connect link works once."
         )
     url = build_authorize_url(
-        str(oauth.authorize_url),
+        ctx.app.url(oauth.authorize_url, params),
         client_id=ctx.app.client_id,
         redirect_uri=redirect_uri(public_url),
         scopes=ctx.connection.scopes or oauth.scopes,
         scope_separator=oauth.scope_separator,
         state=state,
         code_challenge=s256_challenge(verifier) if verifier else None,
-        extra=oauth.authorize_params,
+        extra={name: fill(value, params) for name, value in oauth.authorize_params.items()},
     )
     response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
     bind_browser(
@@ -219,12 +233,18 @@ async def _complete(
         else None
     )
     try:
+        values = {**connection.params, **capture_from(oauth, "callback", params)}
         tokens = await request_tokens(
             client,
             app,
             oauth,
             authorization_code_form(code, redirect_uri(public_url), verifier),
+            values=values,
+            first=True,
         )
+        captured = {**values, **tokens.captured}
+        if oauth.capture_request is not None:
+            captured.update(await _capture_request(client, app, oauth, tokens, captured))
     except OAuthClientMissing:
         return _missing_client(request, app.name)
     except TokenEndpointUnavailable as exc:
@@ -243,6 +263,43 @@ async def _complete(
         return message_page(
             request, 400, f"{name} did not authorize Keygate", f"{name} said: {reason}"
         )
-    await connections.activate(connection.id, tokens.stored_values(), tokens.expires_at)
+    except CaptureFailed as exc:
+        # The provider's answer lacks what the catalog says the connection needs to work.
+        await _fail(connections, connection.id, "capture_failed", f"{name}: {exc}")
+        return message_page(request, 502, f"{name} did not say enough", f"{exc}.")
+    stored = tokens.stored_values(previous=captured, kept=oauth.captured_names())
+    await connections.activate(connection.id, stored, tokens.expires_at)
     log.info("connection %s (%s) authorized", connection.id, app.name)
     return success_page(request, app)
+
+
+async def _capture_request(
+    client: Client,
+    app: ConfiguredApp,
+    oauth: OAuth2Method,
+    tokens: TokenSet,
+    values: Mapping[str, str],
+) -> dict[str, str]:
+    """The method's one follow-up request (after the code exchange), and what it captures."""
+    spec = oauth.capture_request
+    assert spec is not None
+    known = {**values, "access_token": tokens.access_token, "token_type": tokens.token_type}
+    headers = [(name, fill(value, known)) for name, value in spec.headers.items()]
+    try:
+        response = await (
+            client.request(spec.method, app.url(spec.url, values))
+            .headers(headers)
+            .timeout(timedelta(seconds=15))
+            .build()
+            .send()
+        )
+        raw = bytes(await response.bytes())
+    except Exception as exc:
+        raise TokenEndpointUnavailable(type(exc).__name__) from None
+    if response.status >= 300:
+        raise CaptureFailed(f"the capture request answered {response.status}")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise CaptureFailed("the capture request did not answer JSON") from None
+    return capture_from(oauth, "request", body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -18,6 +19,7 @@ from keygate.connect.screens import (
     PageError,
     load_context,
     message_page,
+    missing_params,
     render_connect,
     session_expiry,
     success_page,
@@ -98,6 +100,10 @@ async def connect_submit(
         )
     except PageError as err:
         return message_page(request, err.status, err.heading, err.message)
+    if form.get("step") == "params":
+        return await _take_params(request, ctx, dict(form), connections)
+    if missing_params(ctx):
+        return render_connect(request, ctx, "Fill in every field first.", 400)
     method = ctx.app.spec.method(Method(ctx.connection.method))
     if isinstance(method, ApiKeyMethod):
         values: dict[str, Secret] = {}
@@ -126,6 +132,33 @@ async def connect_submit(
     )
 
 
+async def _take_params(
+    request: Request,
+    ctx: ConnectContext,
+    form: dict[str, object],
+    connections: ConnectionRepository,
+) -> Response:
+    """The person gave the connection parameters: check them, store them, show the next step."""
+    given: dict[str, str] = {}
+    for param in missing_params(ctx):
+        raw = form.get(f"param.{param.name}")
+        value = raw.strip() if isinstance(raw, str) else ""
+        problem = param.problem(value)
+        if problem is not None:
+            return render_connect(
+                request,
+                ctx,
+                f"{param.label}: that does not look right (e.g. {param.example}).",
+                400,
+            )
+        given[param.name] = value
+    updated = await connections.set_params(ctx.connection.id, given)
+    if updated is None:
+        return message_page(request, 404, "This connection no longer exists", "It was deleted.")
+    log.info("connection %s: parameters given on the connect page", ctx.connection.id)
+    return render_connect(request, replace(ctx, connection=updated))
+
+
 async def _finish_secret(
     request: Request,
     ctx: ConnectContext,
@@ -140,12 +173,12 @@ async def _finish_secret(
     plain = {name: secret.reveal() for name, secret in values.items()}
     try:
         # Rendered as the gateway will render it: a value it cannot inject is refused here.
-        auth = render_auth(method, plain)
+        auth = render_auth(method, {**ctx.connection.params, **plain})
     except CredentialDoesNotFit as exc:
         label = next((f.label for f in method.fields if f.name == exc.field), exc.field)
         return render_connect(request, ctx, f"That does not look like a {label}.", 400)
     try:
-        await verify_secret(client, ctx.app, method, auth)
+        await verify_secret(client, ctx.app, method, auth, ctx.connection.params)
     except VerificationFailed as failed:
         return render_connect(request, ctx, str(failed), 400)
     spent = await sessions.spend(

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from keygate.catalog.loader import ConfiguredApp
-from keygate.catalog.model import ApiKeyMethod, Method
+from keygate.catalog.model import ApiKeyMethod, ConnectionParam, Method
 from keygate.connect.tokens import InvalidSessionToken, SessionToken, parse
 from keygate.control.security_headers import content_security_policy
 from keygate.crypto import Cipher
@@ -127,12 +127,34 @@ def session_expiry(token: SessionToken, ttl_seconds: int) -> datetime:
     return datetime.fromtimestamp(token.issued_at + ttl_seconds, UTC)
 
 
+def missing_params(ctx: ConnectContext) -> list[ConnectionParam]:
+    """The connection parameters its method needs that it was not given yet."""
+    method = ctx.app.spec.method(Method(ctx.connection.method))
+    if method is None:
+        return []
+    given = ctx.connection.params
+    return [p for p in ctx.app.spec.params_for(method) if p.name not in given]
+
+
 def render_connect(
     request: Request, ctx: ConnectContext, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
-    """The page that names the app and asks the person to continue."""
+    """The page that names the app and asks the person to continue (first, for the
+    connection parameters it lacks)."""
     method = ctx.app.spec.method(Method(ctx.connection.method))
     oauth = ctx.app.oauth()
+    asked = missing_params(ctx)
+    if asked:
+        params_context: dict[str, Any] = {
+            "app": ctx.app.spec,
+            "session_token": ctx.raw_token,
+            "action": "/connect",
+            "error": error,
+            "params": asked,
+        }
+        return templates.TemplateResponse(
+            request, "params.html", params_context, status_code=status, headers=page_headers()
+        )
     context: dict[str, Any] = {
         "app": ctx.app.spec,
         "method": ctx.connection.method,
@@ -145,7 +167,7 @@ def render_connect(
     }
     forms = ["'self'"]
     if oauth is not None and ctx.connection.method == Method.OAUTH2.value:
-        forms.append(_origin(str(oauth.authorize_url)))
+        forms.append(_origin(ctx.app.url(oauth.authorize_url, ctx.connection.params)))
     return templates.TemplateResponse(
         request, "connect.html", context, status_code=status, headers=page_headers(forms=forms)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from pyreqwest.client import Client
@@ -9,6 +10,7 @@ from pyreqwest.client import Client
 from keygate.catalog.auth import CredentialAuth
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import ApiKeyMethod
+from keygate.catalog.templates import fill
 
 
 class VerificationFailed(Exception):
@@ -16,14 +18,22 @@ class VerificationFailed(Exception):
 
 
 async def verify_secret(
-    client: Client, app: ConfiguredApp, method: ApiKeyMethod, auth: CredentialAuth
+    client: Client,
+    app: ConfiguredApp,
+    method: ApiKeyMethod,
+    auth: CredentialAuth,
+    params: Mapping[str, str],
 ) -> None:
     """Make the catalog's cheap authenticated call with the secret applied as the gateway applies
-    it; raise VerificationFailed unless it is 2xx."""
+    it, at the URL the connection's `params` make; raise VerificationFailed unless it is 2xx."""
     if method.verify is None:
         return
-    headers = [*method.verify.headers.items(), *auth.headers]
-    url = auth.url(app.base_url + method.verify.path)
+    verify = [(name, fill(value, params)) for name, value in method.verify.headers.items()]
+    # The app's default headers too (an API version it requires), as the gateway adds them.
+    named = {name.lower() for name, _ in verify}
+    defaults = [(n, v) for key, n, v in app.connection_headers(params) if key.decode() not in named]
+    headers = [*verify, *defaults, *auth.headers]
+    url = auth.url(app.connection_base_url(method, params) + method.verify.path)
     try:
         response = await (
             client.request(method.verify.method, url)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from keygate.catalog.model import Method
+from keygate.catalog.model import AppSpec, Method
 from keygate.control.auth import CallerDep
 from keygate.control.deps import (
     Apps,
@@ -56,6 +56,7 @@ class CreateConnection(BaseModel):
     scopes: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
         default=None, max_length=100
     )
+    params: dict[str, Any] = Field(default_factory=dict, max_length=50)
 
     @field_validator("metadata")
     @classmethod
@@ -69,6 +70,27 @@ def _known_app(apps: Apps, app: str) -> None:
     if app not in apps:
         known = ", ".join(sorted(apps))
         raise UnknownAppInRequest(f"Unknown app {app!r}. Known apps: {known}.")
+
+
+def _checked_params(spec: AppSpec, kind: Method, given: dict[str, Any]) -> dict[str, str]:
+    """The connection parameters given, each checked against the app's declaration; a 400
+    naming the first that is unknown or does not fit. Those not given are asked on the connect
+    page."""
+    method = spec.method(kind)
+    assert method is not None
+    declared = {p.name: p for p in spec.params_for(method)}
+    for name, value in given.items():
+        param = declared.get(name)
+        if param is None:
+            known = ", ".join(declared) or "none"
+            raise BadRequest(
+                f"params.{name}: {spec.name} ({kind.value}) has no such parameter; "
+                f"its parameters: {known}."
+            )
+        problem = param.problem(value)
+        if problem is not None:
+            raise BadRequest(f"{problem}.")
+    return {name: str(value) for name, value in given.items()}
 
 
 def _connection_id(value: str) -> str:
@@ -171,8 +193,9 @@ async def create_connection(
         )
     if body.scopes is not None and method is not Method.OAUTH2:
         raise BadRequest("scopes apply to OAUTH2 connections only.")
+    params = _checked_params(spec, method, body.params)
     record = await connections.create(
-        caller.workspace_id, body.app, method.value, body.metadata, body.scopes
+        caller.workspace_id, body.app, method.value, body.metadata, body.scopes, params
     )
     log.info("connection %s created (%s, %s)", record.id, record.app, record.method)
     view = connection_view(record, public_url, cipher)

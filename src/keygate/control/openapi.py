@@ -69,6 +69,10 @@ class ConnectionOut(BaseModel):
     app: str
     method: Method
     metadata: dict[str, Any]
+    params: dict[str, str] = Field(
+        default_factory=dict,
+        description="The connection parameters (the app's `params`: shop, subdomain…).",
+    )
     error: FailureReason | None = Field(default=None, description="Only on FAILED connections.")
 
 
@@ -108,8 +112,23 @@ class EndpointOut(BaseModel):
     items: str | None = None
 
 
+class ParamOut(BaseModel):
+    """A connection parameter an app's method asks for."""
+
+    name: str
+    label: str
+    pattern: str = Field(description="The whole value must match (and be letters, digits, ._~-).")
+    example: str
+    help: str | None = None
+
+
 class AppDetailOut(AppOut):
-    """One app with its pagination and catalog endpoints."""
+    """One app with its connection parameters, pagination and catalog endpoints."""
+
+    params: dict[str, list[ParamOut]] = Field(
+        default_factory=dict,
+        description="Per method, the parameters `POST /connections` takes as `params`.",
+    )
 
     pagination: dict[str, Any] | None = Field(
         default=None,
@@ -180,7 +199,26 @@ _SCOPES = {
 }
 
 
-def create_body_schema(methods_by_app: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+ParamPatterns = Mapping[tuple[str, str], Mapping[str, str]]
+"""(app, method) → {parameter name: pattern} of the connection parameters it takes."""
+
+
+def _params_schema(patterns: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            name: {"type": "string", "pattern": f"^(?:{pattern})$", "minLength": 1}
+            for name, pattern in patterns.items()
+        },
+        "additionalProperties": False,
+        "description": "The app's connection parameters (GET /apps/{app} lists them), each "
+        "matching its pattern; those left out are asked on the connect page.",
+    }
+
+
+def create_body_schema(
+    methods_by_app: Mapping[str, Sequence[str]], params: ParamPatterns | None = None
+) -> dict[str, Any]:
     """The `POST /connections` body: one variant per app and method this deployment has.
 
     An app's first method is its default, so `method` may be left out (or null) for it; the
@@ -201,6 +239,7 @@ def create_body_schema(methods_by_app: Mapping[str, Sequence[str]]) -> dict[str,
                 "app": {"const": app},
                 "method": {"enum": [method, None]} if index == 0 else {"const": method},
                 "metadata": _METADATA,
+                "params": _params_schema((params or {}).get((app, method), {})),
             }
             if method == Method.OAUTH2.value:
                 properties["scopes"] = _SCOPES
@@ -234,7 +273,9 @@ def _list_parameters(apps: Sequence[str]) -> dict[str, dict[str, Any]]:
     }
 
 
-def build_openapi(api: FastAPI, methods_by_app: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+def build_openapi(
+    api: FastAPI, methods_by_app: Mapping[str, Sequence[str]], params: ParamPatterns | None = None
+) -> dict[str, Any]:
     """The document for `api`, with the catalog-dependent parts for these apps and methods."""
     doc = get_openapi(
         title=api.title, version=api.version, description=api.description, routes=api.routes
@@ -249,7 +290,7 @@ def build_openapi(api: FastAPI, methods_by_app: Mapping[str, Sequence[str]]) -> 
     connections = doc["paths"]["/connections"]
     connections["post"]["requestBody"] = {
         "required": True,
-        "content": {"application/json": {"schema": create_body_schema(methods_by_app)}},
+        "content": {"application/json": {"schema": create_body_schema(methods_by_app, params)}},
     }
     exact = _list_parameters(sorted(methods_by_app))
     for parameter in connections["get"]["parameters"]:
@@ -258,13 +299,18 @@ def build_openapi(api: FastAPI, methods_by_app: Mapping[str, Sequence[str]]) -> 
     return doc
 
 
-def install(api: FastAPI, methods_by_app: Callable[[], Mapping[str, Sequence[str]]]) -> None:
+def install(
+    api: FastAPI,
+    methods_by_app: Callable[[], Mapping[str, Sequence[str]]],
+    params: Callable[[], ParamPatterns] | None = None,
+) -> None:
     """Serve `build_openapi` as `api`'s document, built once on first use (the catalog is
     known only after start-up)."""
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
-            api.openapi_schema = build_openapi(api, methods_by_app())
+            patterns = params() if params is not None else None
+            api.openapi_schema = build_openapi(api, methods_by_app(), patterns)
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

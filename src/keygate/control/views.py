@@ -32,6 +32,7 @@ def connection_view(
         "app": record.app,
         "method": record.method,
         "metadata": record.metadata,
+        "params": record.params,
     }
     if record.status is Status.FAILED and not deleted:
         view["error"] = {"code": record.error_code, "message": record.error_message}
@@ -71,10 +72,16 @@ def app_view(app: ConfiguredApp) -> dict[str, Any]:
 
 
 def app_detail_view(app: ConfiguredApp) -> dict[str, Any]:
-    """The app object with its pagination and catalog endpoints (`GET /apps/{app}`)."""
+    """The app object with its pagination, connection parameters and catalog endpoints
+    (`GET /apps/{app}`)."""
     pagination = app.spec.pagination
+    params = {
+        method.type.value: [p.model_dump(exclude_none=True) for p in app.spec.params_for(method)]
+        for method in app.spec.methods
+    }
     return {
         **app_view(app),
+        "params": params,
         "pagination": None if pagination is None else pagination.model_dump(),
         "endpoints": [e.model_dump(by_alias=True) for e in app.spec.endpoints],
     }

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from keygate.catalog.auth import CredentialAuth, CredentialDoesNotFit, render_auth
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import Method
+from keygate.catalog.templates import TemplateValueMissing
+from keygate.catalog.values import substitution_values
 from keygate.errors import CredentialsUnavailable, InjectionMisconfigured, StoreUnavailable
 from keygate.oauth.lifecycle import TokenLifecycle
 from keygate.store.cache import StateCache
@@ -17,17 +19,21 @@ from keygate.store.schema import utcnow
 
 @dataclass(frozen=True, slots=True)
 class Injection:
-    """The rendered credential, and the version it came from (to refresh after a 401)."""
+    """The rendered credential, and the version it came from (to refresh after a 401), with the
+    base URL and default headers the connection's parameters and captured values make."""
 
     auth: CredentialAuth
     version: int
     refreshable: bool
+    base_url: str
+    default_headers: tuple[tuple[bytes, str, str], ...]
 
 
 def render_credential(
     app: ConfiguredApp, connection: ConnectionRecord, credential: CredentialRecord
-) -> CredentialAuth:
-    """The credential applied as the app's catalog entry says for the connection's method.
+) -> tuple[CredentialAuth, str, tuple[tuple[bytes, str, str], ...]]:
+    """The credential applied as the app's catalog entry says for the connection's method, the
+    connection's base URL and its default headers.
 
     The catalog is checked at start-up, so a failure here means it changed under a stored
     connection: an operator's fault, never reported as a credentials outage.
@@ -38,13 +44,21 @@ def render_credential(
             f"{app.name} no longer supports the {connection.method} method of connection "
             f"{connection.id}; the operator's catalog must offer it again."
         )
-    values = {name: secret.reveal() for name, secret in credential.values.items()}
+    plain = {name: secret.reveal() for name, secret in credential.values.items()}
+    values = substitution_values(spec, connection.params, plain)
     try:
-        return render_auth(spec, values)
+        auth = render_auth(spec, {**values, **plain})
+        return auth, app.connection_base_url(spec, values), app.connection_headers(values)
     except CredentialDoesNotFit as exc:
         raise InjectionMisconfigured(
             f"The stored credential of connection {connection.id} does not fit what the catalog "
             f"injects for {app.name}: {exc}. Re-authorize it through its url, or fix the catalog."
+        ) from None
+    except (TemplateValueMissing, ValueError) as exc:
+        # A parameter or captured value the catalog now names and the connection lacks.
+        raise InjectionMisconfigured(
+            f"Connection {connection.id} lacks a value the {app.name} catalog entry names "
+            f"({exc}). Create a new connection with its params, or fix the catalog."
         ) from None
 
 
@@ -92,11 +106,14 @@ class Injector:
         if rendered is None:
             if len(self._rendered) > 100_000:
                 self._rendered.clear()
+            auth, base_url, headers = render_credential(app, connection, credential)
             rendered = Injection(
-                render_credential(app, connection, credential),
+                auth,
                 credential.version,
                 connection.method == Method.OAUTH2.value
                 and credential.get("refresh_token") is not None,
+                base_url,
+                headers,
             )
             self._rendered[key] = rendered
         return rendered

@@ -160,7 +160,7 @@ class Gateway:
         connection_id = ""
         streamed: StreamedBody | None = None
         try:
-            # 2. The target: method, app, native path and query give the upstream URL.
+            # 2. The target: method, app, native path and query.
             if scope["method"] not in FORWARDED_METHODS:
                 raise MethodNotAllowedError(_ALLOW, _NOT_FORWARDED)
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode("latin-1")
@@ -172,11 +172,12 @@ class Gateway:
             if not safe:
                 native = check_native_path(native)
                 exact = exact or client_rewrites_path(native)
-            url = app.base_url + native.decode("ascii")
+            # The path from the base URL on; the connection's base URL goes before it in 3.
+            path = native.decode("ascii")
             query: bytes = scope.get("query_string", b"")
             if query:
                 exact = check_query(query) or exact
-                url += "?" + query.decode("ascii")
+                path += "?" + query.decode("ascii")
 
             # 3. The route: API key, connection and rendered credential. It is keyed by the app
             # and the raw Authorization and connection-choice values, unparsed: the same values
@@ -191,8 +192,8 @@ class Gateway:
                 # No Bearer: the key may be where the app's own SDK puts its credential. Routes
                 # are kept under `Bearer <key>` only, so such a request always gets here and its
                 # slot is always taken out of what is forwarded.
-                authorization, forward, url = self._caller_key(
-                    app, authorization, scope["headers"], forward, forwarded_names, query, url
+                authorization, forward, path = self._caller_key(
+                    app, authorization, scope["headers"], forward, forwarded_names, query, path
                 )
                 route = self._routes.get((app_name, authorization, choice))
             if (
@@ -207,12 +208,13 @@ class Gateway:
             connection_id = route.connection.id
             injection = route.injection
             auth = injection.auth
+            url = injection.base_url + path
 
             # 4. The headers to send: the caller's (less any it sent under an injected name) and
-            # the app's defaults it did not send.
+            # the app's defaults it did not send (filled in for the connection).
             if auth.drop and not auth.drop.isdisjoint(forwarded_names):
                 forward = auth.without_injected(forward)  # the caller may not set a secret's name
-            for key, name, value in app.default_headers:
+            for key, name, value in injection.default_headers:
                 if key not in forwarded_names:
                     forward.append((name, value))
 
@@ -281,6 +283,7 @@ class Gateway:
                 may_replay = False
                 injection = await self._refreshed(route, injection)
                 auth = injection.auth
+                url = injection.base_url + path  # a refresh may capture a new instance URL
         except Exception as exc:
             status = await self._send_failure(send, exc, streamed, request_id, connection_id)
         finally:
@@ -311,20 +314,21 @@ class Gateway:
         forward: list[tuple[str, str]],
         forwarded_names: set[bytes],
         query: bytes,
-        url: str,
+        path: str,
     ) -> tuple[bytes | None, list[tuple[str, str]], str]:
-        """Authorization, forwarded headers and URL with a key from a native slot taken out of
-        what is forwarded and presented as Bearer (unchanged when no slot holds one)."""
+        """Authorization, forwarded headers and path (with its query) with a key from a native
+        slot taken out of what is forwarded and presented as Bearer (unchanged when no slot
+        holds one)."""
         found = find_caller_key(app.caller_slots, authorization, headers, query)
         if found is None:
-            return authorization, forward, url
+            return authorization, forward, path
         slot = found.slot
         if slot.query is not None:
             kept = without_query_param(query, slot.query)
-            url = url.partition("?")[0] + ("?" + kept.decode("ascii") if kept else "")
+            path = path.partition("?")[0] + ("?" + kept.decode("ascii") if kept else "")
         elif slot.header is not None and slot.header != b"authorization":
             forward = without_slot_header(forward, forwarded_names, slot.header)
-        return found.authorization, forward, url
+        return found.authorization, forward, path
 
     async def _resolve(
         self,

@@ -33,6 +33,7 @@ from pyreqwest.client import Client
 
 from keygate import metrics
 from keygate.catalog.loader import ConfiguredApp
+from keygate.catalog.values import CaptureFailed, substitution_values
 from keygate.clock import Clock, system_clock, utc_now
 from keygate.errors import CredentialsUnavailable, ReauthorizationRequired
 from keygate.oauth.protocol import TokenResponseError, refresh_form
@@ -53,7 +54,12 @@ RefreshStep = Callable[[str, str], Awaitable[None]]
 
 PERMANENT_ERRORS = frozenset({"invalid_grant"})
 
-_TokenRequestFailed = (TokenResponseError, TokenEndpointUnavailable, OAuthClientMissing)
+_TokenRequestFailed = (
+    TokenResponseError,
+    TokenEndpointUnavailable,
+    OAuthClientMissing,
+    CaptureFailed,
+)
 
 
 def refresh_margin(
@@ -245,6 +251,7 @@ class TokenLifecycle:
         refresh_token = current.get("refresh_token")
         if refresh_token is None:
             return _failed(self._reauthorize(connection, "no refresh token"))
+        plain = {name: secret.reveal() for name, secret in current.values.items()}
         asked = time.perf_counter()
         try:
             tokens = await request_tokens(
@@ -254,6 +261,7 @@ class TokenLifecycle:
                 refresh_form(refresh_token),
                 self._policy.token_timeout,
                 clock=self._clock,
+                values=substitution_values(oauth, connection.params, plain),
             )
         except _TokenRequestFailed as error:
             metrics.observe_refresh(app.name, ok=False, seconds=time.perf_counter() - asked)
@@ -261,7 +269,12 @@ class TokenLifecycle:
         metrics.observe_refresh(app.name, ok=True, seconds=time.perf_counter() - asked)
         await self._step("token_received", connection.id)
         fresh = await held.store_tokens(
-            tokens.stored_values(previous_refresh=refresh_token),
+            tokens.stored_values(
+                previous_refresh=refresh_token,
+                rotates=oauth.refresh_token_rotates,
+                previous=plain,
+                kept=oauth.captured_names(),
+            ),
             tokens.expires_at,
             # The lifetime the margin halves: from the answer's arrival, as `expires_at` counts.
             issued_at=utc_now(self._clock),

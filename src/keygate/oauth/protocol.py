@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -93,23 +93,64 @@ class TokenSet:
     expires_at: datetime | None
     scope: str | None
     token_type: str
+    body: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The whole JSON answer, where captured values are read from."""
+    captured: dict[str, str] = field(default_factory=dict, repr=False)
+    """Values the catalog captures, learnt with this token set (stored beside it)."""
 
     def __repr__(self) -> str:
         return f"TokenSet(access_token='***', refresh_token='***', expires_at={self.expires_at!r})"
 
-    def stored_values(self, previous_refresh: str | None = None) -> dict[str, str]:
-        """The fields Keygate encrypts; a missing refresh token keeps the previous one."""
+    def stored_values(
+        self,
+        previous_refresh: str | None = None,
+        *,
+        rotates: bool = False,
+        previous: Mapping[str, str] | None = None,
+        kept: Iterable[str] = (),
+    ) -> dict[str, str]:
+        """The fields Keygate encrypts. A missing refresh token keeps the previous one, unless
+        refresh tokens rotate (the previous one is spent); the captured values named in `kept`
+        are carried over from `previous` unless this answer carries them again."""
         values = {"access_token": self.access_token, "token_type": self.token_type}
-        refresh = self.refresh_token or previous_refresh
+        refresh = self.refresh_token or (None if rotates else previous_refresh)
         if refresh:
             values["refresh_token"] = refresh
         if self.scope:
             values["scope"] = self.scope
+        for name in kept:
+            if previous is not None and name in previous:
+                values[name] = previous[name]
+        values.update(self.captured)
         return values
 
 
-def parse_token_response(status: int, body: Any, now: datetime) -> TokenSet:
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """How a provider states an access token's lifetime.
+
+    `unit` is the seconds one `expires_in` counts; `default` the lifetime (seconds) when it is
+    absent or 0 (None: such a token does not expire); `expires` False means tokens never do.
+    """
+
+    unit: float = 1.0
+    default: int | None = None
+    expires: bool = True
+
+
+_UNITS = {"seconds": 1.0, "minutes": 60.0, "milliseconds": 0.001}
+
+
+def lifetime_of(expires: bool, unit: str, default: int | None) -> Lifetime:
+    """The `Lifetime` a catalog method's `expires`, `expires_in_unit`, `default_expires_in` say."""
+    return Lifetime(_UNITS[unit], default, expires)
+
+
+def parse_token_response(
+    status: int, body: Any, now: datetime, lifetime: Lifetime | None = None
+) -> TokenSet:
     """A token set from a token endpoint answer, or TokenResponseError (RFC 6749 §5.1, §5.2)."""
+    lifetime = lifetime or Lifetime()
     if not isinstance(body, dict):
         raise TokenResponseError(
             "invalid_response", "the token endpoint did not answer JSON", status
@@ -125,11 +166,14 @@ def parse_token_response(status: int, body: Any, now: datetime) -> TokenSet:
     if not isinstance(access, str) or not access:
         raise TokenResponseError("invalid_response", "no access_token in the answer", status)
     expires_in = body.get("expires_in")
-    expires_at = None
+    seconds: float | None = None
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        expires_at = now + timedelta(seconds=float(expires_in))
-    elif isinstance(expires_in, str) and expires_in.isdigit():
-        expires_at = now + timedelta(seconds=int(expires_in))
+        seconds = float(expires_in) * lifetime.unit
+    elif isinstance(expires_in, str) and expires_in.isdigit() and int(expires_in) > 0:
+        seconds = int(expires_in) * lifetime.unit
+    if seconds is None and lifetime.default is not None:
+        seconds = float(lifetime.default)
+    expires_at = now + timedelta(seconds=seconds) if seconds and lifetime.expires else None
     refresh = body.get("refresh_token")
     scope = body.get("scope")
     token_type = body.get("token_type")
@@ -139,4 +183,5 @@ def parse_token_response(status: int, body: Any, now: datetime) -> TokenSet:
         expires_at=expires_at,
         scope=scope if isinstance(scope, str) else None,
         token_type=token_type if isinstance(token_type, str) else "Bearer",
+        body=body,
     )

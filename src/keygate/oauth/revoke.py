@@ -1,4 +1,5 @@
-"""Revoking a connection's tokens at the provider (RFC 7009), best effort."""
+"""Revoking a connection's tokens at the provider (RFC 7009), best effort, at the revoke URL
+the connection's parameters and captured values make, in the method's token body format."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import logging
 from datetime import timedelta
 from urllib.parse import urlencode
 
+import orjson
 from pyreqwest.client import Client
 
 from keygate.catalog.loader import ConfiguredApp
 from keygate.catalog.model import Method
+from keygate.catalog.values import substitution_values
 from keygate.oauth.client_auth import client_credentials
 from keygate.store.connections import ConnectionRepository
 from keygate.store.records import ConnectionRecord
@@ -46,12 +49,23 @@ async def revoke_connection(
         token, hint = credential.get("access_token"), "access_token"
     if token is None:
         return False
+    plain = {name: secret.reveal() for name, secret in credential.values.items()}
+    try:
+        url = app.url(oauth.revoke_url, substitution_values(oauth, connection.params, plain))
+    except (KeyError, ValueError):
+        log.warning("revoke %s: the revoke URL names a value the connection lacks", connection.id)
+        return False
     headers, fields = client_credentials(oauth.client_auth, app.client_id, app.client_secret)
-    body = urlencode([("token", token), ("token_type_hint", hint), *fields])
-    headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+    pairs = [("token", token), ("token_type_hint", hint), *fields]
+    if oauth.token_body == "json":  # noqa: S105 - a body format
+        body = orjson.dumps(dict(pairs)).decode()
+        headers.append(("Content-Type", "application/json"))
+    else:
+        body = urlencode(pairs)
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
     try:
         response = await (
-            client.post(str(oauth.revoke_url))
+            client.post(url)
             .headers(headers)
             .body_text(body)
             .timeout(timedelta(seconds=10))

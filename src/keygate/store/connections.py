@@ -31,6 +31,7 @@ def _record(row: Connection) -> ConnectionRecord:
         status=Status(row.status),
         metadata=dict(row.metadata_ or {}),
         scopes=row.scopes,
+        params=dict(row.params or {}),
         error_code=row.error_code,
         error_message=row.error_message,
         created_at=row.created_at,
@@ -60,8 +61,9 @@ class ConnectionRepository:
         method: str,
         metadata: dict[str, Any],
         scopes: list[str] | None = None,
+        params: dict[str, str] | None = None,
     ) -> ConnectionRecord:
-        """A new PENDING connection."""
+        """A new PENDING connection (`params`: its connection parameters, checked)."""
         now = utcnow()
         row = Connection(
             id=str(uuid.uuid4()),
@@ -71,6 +73,7 @@ class ConnectionRepository:
             status=Status.PENDING.value,
             metadata_=metadata,
             scopes=scopes,
+            params=params or None,
             error_code=None,
             error_message=None,
             created_at=now,
@@ -133,6 +136,18 @@ class ConnectionRepository:
                 delete(Credential).where(Credential.connection_id == connection_id)
             )
             await session.execute(delete(Connection).where(Connection.id == connection_id))
+
+    async def set_params(
+        self, connection_id: str, params: dict[str, str]
+    ) -> ConnectionRecord | None:
+        """Add connection parameters (given on the connect page) to a connection."""
+        async with self._db.write() as session:
+            row = await session.scalar(select(Connection).where(Connection.id == connection_id))
+            if row is None:
+                return None
+            row.params = {**(row.params or {}), **params}
+            row.updated_at = utcnow()
+            return _record(row)
 
     async def set_status(
         self,

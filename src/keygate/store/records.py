@@ -57,6 +57,8 @@ class ConnectionRecord:
     error_message: str | None
     created_at: datetime
     updated_at: datetime
+    params: dict[str, str] = field(default_factory=dict)
+    """The connection parameters given so far (catalog `params`), not secret."""
 
 
 @dataclass(frozen=True, slots=True)

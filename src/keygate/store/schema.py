@@ -100,6 +100,8 @@ class Connection(Base):
     status: Mapped[str] = mapped_column(String(16))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     scopes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    params: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    """The connection parameters (catalog `params`): not secret, shown in the connection."""
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
