@@ -10,9 +10,9 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keygate.catalog.loader import AppOverrides
+from keygate.local_url import local_url
 
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - a mapping
 
 
 class Settings(BaseSettings):
@@ -108,11 +108,7 @@ class Settings(BaseSettings):
     @property
     def served_url(self) -> str:
         """Where `keygate serve` listens, as a URL a local client can open."""
-        # A wildcard bind accepts loopback connections; a browser cannot open 0.0.0.0.
-        host = _LOOPBACK.get(self.host, self.host)
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
 
     @field_validator("apps", mode="before")
     @classmethod
