@@ -198,7 +198,7 @@ class _Pages:
             page += 1
             reply = self.remote.request("GET", path, self.headers)
             if reply.status >= 400:
-                self.status.end(f"page {page}: HTTP {reply.status}")
+                self.status.end(f"{self.app}: page {page}: HTTP {reply.status}")
                 _print_reply(reply, self.include)
                 return False
             try:
