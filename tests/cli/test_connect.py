@@ -3,9 +3,12 @@ the person, completes the connect page (API-key form, or the OAuth sandbox's con
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import re
+import select
 import stat
 import subprocess
 import time
@@ -16,6 +19,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from keygate.cli.status_line import SPINNER
 from keygate.sandbox.config import DEFAULT_PRIVATE_KEY
 from tests.cli.conftest import KEYGATE
 from tests.connect.oauth_dance import Browser
@@ -198,3 +202,41 @@ def test_no_wait_and_errors(sandboxed: SandboxedKeygate, tenant: Tenant) -> None
     assert "(invalid_api_key)" in err
     assert "KEYGATE_API_KEY" in err
     assert "kg_wrong" not in err
+
+
+def test_on_a_terminal_a_spinner_turns_on_stderr_and_is_cleared(
+    sandboxed: SandboxedKeygate, tenant: Tenant
+) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("KEYGATE_")}
+        process = subprocess.Popen(
+            [str(KEYGATE), "connect", "klaviyo", "--method", "API_KEY"],
+            env={**base, "KEYGATE_URL": sandboxed.keygate.url, "KEYGATE_API_KEY": tenant.key},
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+        )
+        os.close(terminal)
+        read_line(process.stdout)
+        link = read_line(process.stdout)
+        seen = b""
+        deadline = time.monotonic() + WAIT
+        while SPINNER[1].encode() not in seen:  # a second frame: it turns
+            assert time.monotonic() < deadline, seen
+            if select.select([controller], [], [], 1)[0]:
+                seen += os.read(controller, 4096)
+        submit_api_key(link, DEFAULT_PRIVATE_KEY)
+        code, out, _ = finish(process)
+        assert code == 0
+        assert out.startswith("Connected: ")
+        with contextlib.suppress(OSError):  # the terminal closes with the process
+            while chunk := os.read(controller, 4096):
+                seen += chunk
+    finally:
+        os.close(controller)
+    text = seen.decode()
+    assert "waiting for authorization..." in text
+    assert "\r" in text
+    # The last thing on the terminal is the line cleared: no frame left behind.
+    assert text.endswith("\r\x1b[2K")
