@@ -208,7 +208,16 @@ def test_include_with_all_puts_each_pages_head_before_it(
 def test_paging_errors_are_one_line(sandboxed: SandboxedKeygate, tenant: Tenant) -> None:
     post = keygate(sandboxed, tenant, "call", "klaviyo", "POST", "/api/profiles", "--all")
     assert post.exit_code == 1
-    assert post.stderr.strip() == "error: --all and --items read list pages with GET, not POST"
+    assert post.stderr.strip() == (
+        "error: --all and --items read list pages with GET and no --data, not POST"
+    )
+    for wrong_use in (
+        ("POST", "/api/profiles", "--items-path", "data"),
+        ("GET", "/api/profiles", "--all", "--data", "{}"),
+    ):
+        refused = keygate(sandboxed, tenant, "call", "klaviyo", *wrong_use)
+        assert refused.exit_code == 1
+        assert "--all and --items read list pages with GET" in refused.stderr
     unknown = keygate(sandboxed, tenant, "call", "nope", "GET", "/x", "--all")
     assert unknown.exit_code == 1
     (line,) = unknown.stderr.strip().splitlines()

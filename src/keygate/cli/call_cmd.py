@@ -99,12 +99,13 @@ def call(
             headers["Content-Type"] = "application/json"
     verb = method.upper()
     first = f"/{quote(app_name, safe='')}/{path.lstrip('/')}"
-    if (all_pages or items) and verb != "GET":
-        fail(f"--all and --items read list pages with GET, not {verb}")
+    by_item = items or items_path is not None
+    if (all_pages or by_item) and (verb != "GET" or body is not None):
+        fail(f"--all and --items read list pages with GET and no --data, not {verb}")
     try:
-        if all_pages or items or items_path:
+        if all_pages or by_item:
             pages = _Pages(remote, app_name, headers, include)
-            ok = pages.run(first, items or items_path is not None, items_path, max_pages, all_pages)
+            ok = pages.run(first, by_item, items_path, max_pages, all_pages)
         else:
             ok = _print_reply(remote.request(verb, first, headers, body), include)
     except Unreachable as exc:
