@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     _public_url_given: bool = PrivateAttr(default=False)
 
     api_key: SecretStr | None = None
-    """The caller key the CLI's `keygate call` uses (not needed by the server)."""
+    """A caller key (not needed by the server). The CLI's client commands (`call`, `connect`)
+    read KEYGATE_API_KEY through `keygate.cli.client_config` instead, to start fast."""
 
     @field_validator("public_url")
     @classmethod
