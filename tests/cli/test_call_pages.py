@@ -228,3 +228,32 @@ def test_paging_errors_are_one_line(sandboxed: SandboxedKeygate, tenant: Tenant)
     )
     assert wrong.exit_code == 1
     assert "no list at 'nothing.here'" in wrong.stderr
+
+
+def test_where_the_client_commands_look(sandboxed: SandboxedKeygate, tenant: Tenant) -> None:
+    """KEYGATE_URL wins over KEYGATE_HOST/PORT; bad values are named in one line."""
+    runner = CliRunner()
+    args = ["call", "klaviyo", "GET", "/api/accounts"]
+    both = {
+        "KEYGATE_URL": sandboxed.keygate.url,
+        "KEYGATE_PORT": "1",
+        "KEYGATE_API_KEY": tenant.key,
+    }
+    assert runner.invoke(app, args, env=both).exit_code == 0
+    for env, named in (
+        ({"KEYGATE_URL": "", "KEYGATE_PORT": "eighty"}, "invalid settings: KEYGATE_PORT: 'eighty'"),
+        (
+            {"KEYGATE_URL": "ftp://example.com"},
+            "invalid settings: KEYGATE_URL: 'ftp://example.com'",
+        ),
+        ({"KEYGATE_URL": "http://127.0.0.1:1"}, "could not reach Keygate at http://127.0.0.1:1"),
+    ):
+        done = runner.invoke(app, args, env={"KEYGATE_API_KEY": tenant.key, **env})
+        assert done.exit_code == 1
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"error: {named}"), line
+    unreachable = runner.invoke(
+        app, args, env={"KEYGATE_API_KEY": tenant.key, "KEYGATE_URL": "http://127.0.0.1:1"}
+    )
+    assert "check KEYGATE_URL, or pass --url" in unreachable.stderr
+    assert tenant.key not in unreachable.stderr
