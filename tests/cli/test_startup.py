@@ -17,6 +17,7 @@ import click
 import click.testing
 import pytest
 import typer
+import typer.main
 
 from keygate.cli.main import COMMANDS, app
 from tests.support.harness import Tenant
@@ -116,7 +117,7 @@ def _own_help(target: str) -> str:
     if isinstance(found, click.Command):
         text = found.help or ""
     elif isinstance(found, typer.Typer):
-        text = str(found.info.help or "")
+        text = typer.main.get_command(found).help or ""  # help=…, or its callback's docstring
     else:
         text = found.__doc__ or ""
     return " ".join(text.strip().split("\n\n")[0].split())
