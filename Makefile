@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run serve test check bench clean
+.PHONY: install run serve test check bench bench-startup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,8 @@ clean:
 bench: install
 	scripts/system-deps.sh bench
 	$(BIN)/python -m bench.run
+
+# CLI start-up (issue 13): median wall time of `keygate --help`, a `keygate call` through a
+# `keygate serve` on loopback, and `python -c pass`, 20 runs each; targets in the output. ~15 s.
+bench-startup: install
+	$(BIN)/python -m bench.startup

@@ -10,9 +10,9 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keygate.catalog.loader import AppOverrides
+from keygate.local_url import local_url
 
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - a mapping
 
 
 class Settings(BaseSettings):
@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     _public_url_given: bool = PrivateAttr(default=False)
 
     api_key: SecretStr | None = None
-    """The caller key the CLI's `keygate call` uses (not needed by the server)."""
+    """A caller key (not needed by the server). The CLI's client commands (`call`, `connect`)
+    read KEYGATE_API_KEY through `keygate.cli.client_config` instead, to start fast."""
 
     @field_validator("public_url")
     @classmethod
@@ -121,11 +122,7 @@ class Settings(BaseSettings):
     @property
     def served_url(self) -> str:
         """Where `keygate serve` listens, as a URL a local client can open."""
-        # A wildcard bind accepts loopback connections; a browser cannot open 0.0.0.0.
-        host = _LOOPBACK.get(self.host, self.host)
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
 
     @field_validator("apps", mode="before")
     @classmethod

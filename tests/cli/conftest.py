@@ -1,7 +1,8 @@
 """The `keygate` command run as an operator runs it, with KEYGATE_* variables.
 
-Commands run in-process through typer's test runner (a subprocess pays ~1.2 s of imports per
-command); `Cli.spawn` runs the real console script, for one smoke test per command group.
+Commands run in-process through click's test runner (a subprocess pays again, per command, the
+imports of the server code it runs); `Cli.spawn` runs the real console script, for one smoke
+test per command group.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from keygate.cli.main import app
 from keygate.crypto import Cipher, KeyFile

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from keygate.cli.main import app as cli
 from tests.support.harness import Tenant

@@ -40,7 +40,7 @@ def test_a_new_sqlite_store_is_private(tmp_path: Path) -> None:
 
 
 def test_keygate_init_makes_a_private_data_dir(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     data_dir = tmp_path / "fresh" / ".keygate"
     previous = os.umask(0o022)

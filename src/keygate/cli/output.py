@@ -1,5 +1,9 @@
 """How the CLI prints: rich tables and `name: value` lines for people, JSON with --json, errors
-as one line."""
+as one line.
+
+rich and orjson are imported where they are used: `keygate call` prints through here and must
+start fast (see `main.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,13 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
-import orjson
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 NONE = "<none>"
 
 
 def emit_json(data: Any) -> None:
     """Print JSON for scripts."""
+    import orjson
+
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
@@ -39,6 +39,10 @@ def emit_table(
     whole: Collection[str] = (),
 ) -> None:
     """Print a table for people; the `whole` columns (ids) are never cut, others wrap."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=title)
     for index, column in enumerate(columns):
         if column in whole:
@@ -58,16 +62,20 @@ def emit_fields(view: Mapping[str, Any], indent: int = 0) -> None:
     pad = "  " * indent
     for key, value in view.items():
         if isinstance(value, Mapping) and value:
-            typer.echo(f"{pad}{key}:")
+            print(f"{pad}{key}:")
             emit_fields(value, indent + 1)
         else:
-            typer.echo(f"{pad}{key}: {NONE if isinstance(value, Mapping) else plain(value)}")
+            print(f"{pad}{key}: {NONE if isinstance(value, Mapping) else plain(value)}")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error and exit non-zero."""
+    from rich.console import Console
+    from rich.markup import escape
+
     # One line whatever the message holds (YAML or validation errors span lines) and however
     # narrow the terminal; escaped so brackets in the message are not taken for markup.
     line = " ".join(message.split())
     Console(stderr=True).print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    # SystemExit, not a click or typer Exit: the click root and typer commands both pass it on.
+    raise SystemExit(code)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,21 @@ def start_sandboxes(host: str, first_port: int, public_url: str) -> None:
         asyncio.run(serve_sandboxes_async(host, first_port, config))
 
     threading.Thread(target=run, name="keygate-sandboxes", daemon=True).start()
+    # granian forks its workers next: a fork while this thread is still importing (uvicorn and
+    # its protocol modules load lazily) copies the held import lock, and the worker deadlocks
+    # on its first import of the same module. Listening means those imports are done.
+    deadline = time.monotonic() + 30
+    for port in sandbox_ports(first_port).values():
+        while True:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise ConfigurationError(
+                        f"the sandbox on {host}:{port} did not start within 30 s"
+                    ) from None
+                time.sleep(0.05)
 
 
 def tour(public_url: str, origins: dict[str, str], runtime: Runtime) -> str:

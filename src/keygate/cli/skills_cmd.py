@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -52,3 +53,26 @@ def export(app_name: str | None, lang: str, out: Path, json_out: bool) -> None:
         return
     for path_text in written:
         typer.echo(path_text)
+
+
+app = typer.Typer(help="Agent skills written for this deployment.", no_args_is_help=True)
+
+
+@app.callback()
+def skills() -> None:
+    """Agent skills written for this deployment."""
+
+
+@app.command("export")
+def skills_export(
+    app_name: Annotated[
+        str | None, typer.Option("--app", help="Only this app (default: every app + keygate).")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the texts: en or zh.")] = "en",
+    out: Annotated[Path, typer.Option(help="Folder to write <skill>/SKILL.md into.")] = Path(
+        "skills"
+    ),
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Write the agent skills (Agent Skills format) for this deployment's public URL."""
+    export(app_name, lang, out, json_out)
