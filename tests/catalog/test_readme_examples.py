@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from keygate.catalog.auth import render_auth
-from keygate.catalog.loader import load_app_file
+from keygate.catalog.loader import AppOverrides, configure_app, load_app_file
 from keygate.catalog.model import ApiKeyMethod
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -32,7 +32,7 @@ def test_the_full_example_is_a_valid_app_file(tmp_path: Path) -> None:
 
 
 def test_every_inject_example_is_valid() -> None:
-    _, *snippets = catalog_examples()
+    _, *snippets, _params = catalog_examples()
     assert len(snippets) == 4
     fields = [{"name": n, "label": n} for n in ("api_key", "email", "api_token", "account_id")]
     values = {"api_key": "k", "email": "e@x", "api_token": "t", "account_id": "1"}
@@ -42,3 +42,15 @@ def test_every_inject_example_is_valid() -> None:
         )
         auth = render_auth(method, values)
         assert auth.headers or auth.query, snippet
+
+
+def test_the_parameters_example_is_a_valid_app_file(tmp_path: Path) -> None:
+    *_, example = catalog_examples()
+    path = tmp_path / "help-desk.yaml"
+    path.write_text(example)
+    spec = load_app_file(path)
+    app = configure_app(spec, AppOverrides())
+    method = spec.methods[0]
+    values = {"subdomain": "acme", "account_id": "1234"}
+    assert app.connection_base_url(method, values) == "https://acme.help-desk.example/api/v2"
+    assert [p.name for p in spec.params_for(method)] == ["subdomain"]
