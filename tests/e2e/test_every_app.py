@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from keygate.catalog.model import Method, OAuth2Method
+from keygate.catalog.model import ApiKeyMethod, Method, OAuth2Method
 from tests.e2e.flows import call, connect, create
 from tests.support.generic import GenericKeygate, every_app
 from tests.support.harness import Tenant
@@ -27,6 +27,12 @@ def test_every_app_end_to_end(
     assert chosen is not None
     provider = generic.provider(app)
     params = {p.name: p.example for p in spec.params_for(chosen)}
+    if isinstance(chosen, ApiKeyMethod):
+        for field in chosen.fields:
+            # The sandbox accepts the field's example; a stand-in cannot match any pattern.
+            assert field.example or not field.pattern, (
+                f"{app}: field {field.name} has a pattern but no example for the sandbox to take"
+            )
 
     created = create(tenant, app, method, params)
     assert created["params"] == params

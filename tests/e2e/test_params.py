@@ -100,3 +100,46 @@ def test_minutes_and_rotating_refresh_tokens_as_the_entry_says(
     assert fresh.get("refresh_token") != first_refresh
     assert fresh.get("realm_id") == "4620816365"  # carried over: the refresh answer lacks it
     assert generic.provider("capture-callback").refresh[first_refresh].spent
+
+
+def test_a_refresh_that_carries_a_new_instance_url_moves_the_connection(
+    generic: GenericKeygate, tenant: Tenant, browser: httpx.Client
+) -> None:
+    provider = generic.provider("capture-token")
+    created = create(tenant, "capture-token", "OAUTH2")
+    assert connect_oauth(browser, created["url"]).status_code == 200
+    connection_id = created["connection_id"]
+    assert call(tenant, "capture-token", connection_id).status_code == 200
+    provider.answers["instance_url"] = "https://globex.my.crm.example.invalid"
+    try:
+        generic.clock.advance(provider.access_ttl + 1)
+        moved = call(tenant, "capture-token", connection_id)
+        assert moved.status_code == 200, (moved.text, provider.refusals[-1:])
+        assert moved.json()["path"].startswith("globex.my.crm.example.invalid/services/data/")
+    finally:
+        provider.answers.clear()
+
+
+def test_an_app_shows_the_parameters_each_method_asks_for(tenant: Tenant) -> None:
+    app = tenant.http.get("/apps/params-subdomain").json()["app"]
+    assert app["base_url"] == "https://{subdomain}.desk.example.invalid/api/v2"
+    assert [p["name"] for p in app["params"]["OAUTH2"]] == ["subdomain"]
+    assert app["params"]["BASIC"][0]["example"] == "acme"
+
+
+def test_a_capture_that_does_not_match_its_pattern_fails_the_authorization(
+    generic: GenericKeygate, tenant: Tenant, browser: httpx.Client
+) -> None:
+    provider = generic.provider("capture-token")
+    created = create(tenant, "capture-token", "OAUTH2")
+    provider.answers["instance_url"] = "https://evil.example.invalid"
+    try:
+        page = connect_oauth(browser, created["url"])
+    finally:
+        provider.answers.clear()
+    assert page.status_code == 502
+    assert "capture instance_url" in page.text
+    assert "evil.example.invalid" not in page.text
+    shown = tenant.http.get(f"/connections/{created['connection_id']}").json()["connection"]
+    assert shown["status"] == "FAILED"
+    assert shown["error"]["code"] == "oauth_capture_failed"

@@ -75,7 +75,7 @@ class BasicCredentials(_Strict):
     @field_validator("username")
     @classmethod
     def _no_colon(cls, value: str) -> str:
-        if ":" in _literal_text(value):
+        if ":" in literal_text(value):
             raise ValueError("a Basic user-id may not contain ':' (RFC 7617 §2)")
         return value
 
@@ -110,12 +110,12 @@ class Injection(_Strict):
         if self.basic is not None:
             if self.template is not None:
                 raise ValueError("basic takes username and password templates, not template")
-            if not (_placeholders(self.basic.username) or _placeholders(self.basic.password)):
+            if not (placeholders(self.basic.username) or placeholders(self.basic.password)):
                 raise ValueError("basic must reference a credential field, e.g. {password}")
             return self
         if self.template is None:
             raise ValueError("template is required, e.g. 'Bearer {access_token}'")
-        if not _placeholders(self.template):
+        if not placeholders(self.template):
             raise ValueError("template must reference a credential field, e.g. {access_token}")
         if self.header is not None:
             if not _TOKEN.match(self.header):
@@ -123,7 +123,7 @@ class Injection(_Strict):
             lower = self.header.lower()
             if lower in _RESERVED_HEADERS or lower.startswith("keygate-"):
                 raise ValueError(f"header {self.header!r} is one Keygate sets or drops itself")
-            if any(c in _literal_text(self.template) for c in "\r\n\0"):
+            if any(c in literal_text(self.template) for c in "\r\n\0"):
                 raise ValueError("template may not contain line breaks or NUL")
         elif not self.query:
             raise ValueError("query must name the parameter, e.g. api_key")
@@ -142,10 +142,6 @@ class Injection(_Strict):
         return [("template", self.template or "")]
 
 
-_placeholders = placeholders
-_literal_text = literal_text
-
-
 def check_injections(
     entries: tuple[Injection, ...], fields: Iterable[str], values: Iterable[str] = ()
 ) -> None:
@@ -159,7 +155,7 @@ def check_injections(
     targets: set[str] = set()
     for index, entry in enumerate(entries):
         for where, template in entry.templates():
-            for name in _placeholders(template):
+            for name in placeholders(template):
                 if name not in known and name not in others:
                     extra = (
                         f"; parameters and captured values: {', '.join(others)}" if others else ""
@@ -565,7 +561,7 @@ class Endpoint(_Strict):
 
     @model_validator(mode="after")
     def _path_params_declared(self) -> Endpoint:
-        in_path = set(_placeholders(self.path))
+        in_path = set(placeholders(self.path))
         declared = {p.name for p in self.params if p.location == "path"}
         if in_path != declared:
             missing = sorted(in_path - declared) or sorted(declared - in_path)

@@ -112,8 +112,23 @@ class EndpointOut(BaseModel):
     items: str | None = None
 
 
+class ParamOut(BaseModel):
+    """A connection parameter an app's method asks for."""
+
+    name: str
+    label: str
+    pattern: str = Field(description="The whole value must match (and be letters, digits, ._~-).")
+    example: str
+    help: str | None = None
+
+
 class AppDetailOut(AppOut):
-    """One app with its pagination and catalog endpoints."""
+    """One app with its connection parameters, pagination and catalog endpoints."""
+
+    params: dict[str, list[ParamOut]] = Field(
+        default_factory=dict,
+        description="Per method, the parameters `POST /connections` takes as `params`.",
+    )
 
     pagination: dict[str, Any] | None = Field(
         default=None,

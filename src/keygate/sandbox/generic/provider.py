@@ -89,6 +89,9 @@ class ProviderState:
     refresh: dict[str, Refresh] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     refusals: list[Refusal] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+    """Values to use instead of the entry's examples (a test moves a captured value: the
+    provider then issues it, and expects requests there)."""
 
     @property
     def values(self) -> dict[str, str]:
@@ -98,6 +101,7 @@ class ProviderState:
             values.update({p.name: p.example for p in method.params})
             if isinstance(method, OAuth2Method):
                 values.update({c.name: c.example for c in method.capture})
+        values.update(self.answers)
         return values
 
     def secrets_for(self, method: ApiKeyMethod) -> dict[str, str]:
@@ -154,7 +158,7 @@ class ProviderState:
             answer["state"] = query["state"]
         for capture in oauth.capture:
             if capture.source == "callback":
-                answer[capture.path] = capture.example
+                answer[capture.path] = self.values[capture.name]
         return answer
 
     # The token and revocation endpoints.
@@ -248,7 +252,7 @@ class ProviderState:
             answer["refresh_token"] = refresh
         for capture in oauth.capture:
             if capture.source == "token":
-                _put(answer, capture.path, capture.example)
+                _put(answer, capture.path, self.values[capture.name])
         return answer
 
     def revoke(self, oauth: OAuth2Method, authorization: str | None, body: dict[str, str]) -> None:
@@ -293,7 +297,7 @@ class ProviderState:
                 document: Any = None
                 for capture in oauth.capture:
                     if capture.source == "request":
-                        document = _put(document, capture.path, capture.example)
+                        document = _put(document, capture.path, self.values[capture.name])
                 return document
         raise self.refuse(
             "capture_request", "no live access token in the declared headers", "invalid_token", 401
