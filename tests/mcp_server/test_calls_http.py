@@ -126,8 +126,14 @@ async def test_run_action_types_and_encodes_its_parameters(
     email = f"{uuid.uuid4().hex[:8]}@example.com"
     recorder = mcp_sandboxed.keygate.recorder
     async with http_session(mcp_sandboxed.keygate.url, tenant.key) as session:
-        found = structured(await session.call_tool("search_actions", {"query": "profile"}))
-        chinese = structured(await session.call_tool("search_actions", {"query": "联系人"}))
+        found = structured(
+            await session.call_tool("search_actions", {"query": "profile", "app": "klaviyo"})
+        )
+        chinese = structured(
+            await session.call_tool(
+                "search_actions", {"query": "联系人", "app": "constant-contact"}
+            )
+        )
         described = structured(
             await session.call_tool("get_action", {"action": "klaviyo.get_profile"})
         )

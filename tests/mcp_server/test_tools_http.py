@@ -82,7 +82,7 @@ async def test_whoami_and_the_catalog(mcp_sandboxed: SandboxedKeygate) -> None:
         app = structured(await session.call_tool("get_app", {"app": "klaviyo"}))
         unknown = await session.call_tool("get_app", {"app": "no-such-app"})
         reserved = await session.call_tool("get_app", {"app": "../connections"})
-        nothing = structured(await session.call_tool("search_apps", {"query": "salesforce"}))
+        nothing = structured(await session.call_tool("search_apps", {"query": "no-such-app-zzz"}))
         no_actions = structured(await session.call_tool("search_actions", {"query": "zzz"}))
         bad_filter = await session.call_tool("search_actions", {"app": "no-such-app"})
     assert me["keygate_url"] == base

@@ -26,7 +26,7 @@ def _served(sandboxed: SandboxedKeygate, lang: str) -> dict[str, str]:
     texts = {
         name: tenant.http.get(path, params={"lang": lang}).text
         for name, path in [
-            *((app, f"/apps/{app}/skill") for app in sorted(sandboxed.sandboxes)),
+            *((app, f"/apps/{app}/skill") for app in sorted(sandboxed.keygate.runtime.apps)),
             ("keygate", "/apps/skill"),
         ]
     }
@@ -98,7 +98,8 @@ def test_export_writes_what_is_served(
     done = CliRunner().invoke(cli, ["skills", "export", "--lang", lang, "--out", str(out)], env=env)
     assert done.exit_code == 0, done.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["constant-contact/SKILL.md", "keygate/SKILL.md", "klaviyo/SKILL.md"]
+    apps = [*sandboxed.keygate.runtime.apps, "keygate"]
+    assert written == sorted(f"{name}/SKILL.md" for name in apps)
     for name, text in _served(sandboxed, lang).items():
         assert (out / name / "SKILL.md").read_text(encoding="utf-8") == text
 
@@ -149,7 +150,7 @@ def test_the_readme_examples_run(sandboxed: SandboxedKeygate, tmp_path: Path) ->
     *first, count = served.stdout.splitlines()
     assert first[:2] == ["---", "name: klaviyo"]
     assert first[2].startswith('description: "通过 Keygate 网关')
-    assert int(count) == len(sandboxed.sandboxes)
+    assert int(count) == len(sandboxed.keygate.runtime.apps)
     exported = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", blocks[1]],
         env={**os.environ, **env},
@@ -162,7 +163,7 @@ def test_the_readme_examples_run(sandboxed: SandboxedKeygate, tmp_path: Path) ->
     assert exported.returncode == 0, exported.stderr
     for folder in ("skills", "skills-zh"):
         names = sorted(p.name for p in (tmp_path / folder).iterdir())
-        assert names == ["constant-contact", "keygate", "klaviyo"]
+        assert names == sorted([*sandboxed.keygate.runtime.apps, "keygate"])
     assert "接口列表" in (tmp_path / "skills-zh" / "klaviyo" / "SKILL.md").read_text()
     tenant.close()
 

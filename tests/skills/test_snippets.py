@@ -149,7 +149,8 @@ def test_every_snippet_of_every_skill_runs(clean_sandboxes: SandboxedKeygate, la
         blocks = fenced_blocks(answer.text)
         assert {info for info, _ in blocks} <= RUNNABLE | SHOWN, "a block fenced as neither"
         connection = active.get(skill, active[apps[0]])
-        checks = _checks(base, connection, apps, lambda skill=skill: _total(tenant, skill))
+        catalog = sorted(sandboxed.keygate.runtime.apps)
+        checks = _checks(base, connection, catalog, lambda skill=skill: _total(tenant, skill))
         for info, code in blocks:
             if info == "json":  # shown, not run: still a JSON document an agent can copy
                 json.loads(code)
