@@ -73,7 +73,11 @@ class SchedulePolicy:
 class RunResult:
     """What one pass of the scheduler did."""
 
+    claimed: int = 0
+    """Connections this process claimed and tried to refresh."""
     refreshed: int = 0
+    """Of those, the ones that now hold new tokens (this process's, or another's if the
+    on-demand path was quicker)."""
     failed: int = 0
 
 
@@ -135,9 +139,10 @@ class RefreshScheduler:
             batch = await self._claims.claim_idle(now, cutoffs, until, policy.batch)
             if not await self._refresh_batch(batch, seen, result):
                 break
-        if result.refreshed or result.failed:
+        if result.claimed:
             log.info(
-                "background refresh: %d connection(s) refreshed, %d failed",
+                "background refresh: claimed %d connection(s), %d refreshed, %d failed",
+                result.claimed,
                 result.refreshed,
                 result.failed,
             )
@@ -163,6 +168,7 @@ class RefreshScheduler:
             outcomes = await asyncio.gather(*(self._refresh(held) for held in work))
         finally:
             await self._claims.release(batch)
+        result.claimed += len(outcomes)
         result.refreshed += sum(outcomes)
         result.failed += len(outcomes) - sum(outcomes)
         return len(batch) == self._policy.batch and bool(fresh)
