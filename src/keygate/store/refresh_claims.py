@@ -73,20 +73,20 @@ def access_token_due(now: datetime, margin_seconds: float) -> ColumnElement[bool
     )
 
 
-def refresh_token_idle(cutoffs: Mapping[str, datetime]) -> ColumnElement[bool]:
-    """Rows of these apps whose token set was obtained (or, if that is unknown, written) at or
-    before the app's cutoff."""
-    return or_(
-        *(
-            and_(
-                Connection.app == app,
-                or_(
-                    Credential.issued_at <= cutoff,
-                    and_(Credential.issued_at.is_(None), Credential.updated_at <= cutoff),
-                ),
-            )
-            for app, cutoff in cutoffs.items()
-        )
+def refresh_token_idle(app: str, cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Rows of `app` whose token set was obtained at or before `cutoff` — or, for rows stored
+    before Keygate recorded that, written then.
+
+    Two conditions, claimed one after the other: each is one range of the (issued_at,
+    updated_at) index, where their OR (or an OR over apps) made SQLite scan every connection.
+    """
+    return (
+        and_(Connection.app == app, Credential.issued_at <= cutoff),
+        and_(
+            Connection.app == app,
+            Credential.issued_at.is_(None),
+            Credential.updated_at <= cutoff,
+        ),
     )
 
 
@@ -119,11 +119,15 @@ class RefreshClaims:
     ) -> list[Claimed]:
         """Claim up to `limit` rows of the apps in `cutoffs` whose refresh token has gone unused
         since the app's cutoff, oldest first."""
-        if not cutoffs:
-            return []
-        return await self._claim(
-            refresh_token_idle(cutoffs), Credential.issued_at, now, until, limit
-        )
+        claimed: list[Claimed] = []
+        for app, cutoff in cutoffs.items():
+            for idle in refresh_token_idle(app, cutoff):
+                if len(claimed) == limit:
+                    return claimed
+                claimed += await self._claim(
+                    idle, Credential.issued_at, now, until, limit - len(claimed)
+                )
+        return claimed
 
     async def _claim(
         self,

@@ -135,7 +135,7 @@ class Credential(Base):
         # The background scheduler's two questions: which tokens expire soon, which were
         # obtained long ago (`store/refresh_claims.py`); each a range scan of one index.
         Index("ix_credentials_expires_at", "expires_at"),
-        Index("ix_credentials_issued_at", "issued_at"),
+        Index("ix_credentials_issued_at", "issued_at", "updated_at"),
     )
 
 

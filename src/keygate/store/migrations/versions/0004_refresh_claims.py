@@ -23,7 +23,8 @@ def upgrade() -> None:
             sa.Column("refresh_claimed_until", keygate.store.schema.UTCDateTime(), nullable=True)
         )
     op.create_index("ix_credentials_expires_at", "credentials", ["expires_at"])
-    op.create_index("ix_credentials_issued_at", "credentials", ["issued_at"])
+    # updated_at second: rows stored before issued_at was recorded are aged by their write.
+    op.create_index("ix_credentials_issued_at", "credentials", ["issued_at", "updated_at"])
 
 
 def downgrade() -> None:
