@@ -232,7 +232,8 @@ class KeygateApp:
         lifecycle = _build_lifecycle(runtime, self._on_refresh_step)
         self.gateway = _build_gateway(runtime, reads, self.metrics, lifecycle)
         if self.settings.proactive_refresh:
-            runtime.run_in_background(_build_scheduler(runtime, lifecycle).run)
+            scheduler = _build_scheduler(runtime, lifecycle)
+            runtime.run_in_background(scheduler.run, scheduler.stop)
         provide(
             self.control,
             Collaborators(

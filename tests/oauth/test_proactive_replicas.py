@@ -47,9 +47,11 @@ def sandbox() -> Iterator[Sandbox]:
     made.server.stop()
 
 
-def import_connections(deployment: Deployment, sandbox: Sandbox, expires_in: float) -> list[str]:
-    """CONNECTIONS active connections, each with a token set minted by the sandbox."""
-    minted = [sandbox.mint_tokens() for _ in range(CONNECTIONS)]
+def import_connections(
+    deployment: Deployment, sandbox: Sandbox, expires_in: float, count: int = CONNECTIONS
+) -> list[str]:
+    """`count` active connections, each with a token set minted by the sandbox."""
+    minted = [sandbox.mint_tokens() for _ in range(count)]
 
     async def make() -> list[str]:
         runtime = await Runtime.open(deployment.settings())
@@ -122,3 +124,34 @@ def test_each_due_connection_is_refreshed_once_by_one_process(
     assert sum(claimed) == CONNECTIONS, claimed
     assert statuses(first, ids) == [Status.ACTIVE] * CONNECTIONS
     print(f"claimed per process: {claimed}; refreshed: {[len(found) for found in by_process]}")
+
+
+def test_a_stop_during_a_background_refresh_keeps_the_rotated_token(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """SIGTERM (a rolling restart) while the provider answers a background refresh: the
+    process finishes it and stores the rotated refresh token before it exits, so the
+    connection still works after the restart."""
+    deployment = Deployment(
+        tmp_path, fresh_database(tmp_path, "kg_proactive_stop"), sandbox, "constant-contact"
+    )
+    sandbox.admin("faults", {"token_endpoint": "slow", "token_delay": 1.5})
+    server = deployment.serve(extra_env=SCHEDULER)
+    try:
+        [conn] = import_connections(deployment, sandbox, LIFETIME, count=1)
+        deadline = time.monotonic() + 30
+        while sandbox.admin("stats")["token_requests_total"] == 0:
+            assert time.monotonic() < deadline, "no background refresh started"
+            time.sleep(0.02)
+    finally:
+        server.stop()  # the provider is still answering
+    sandbox.admin("faults", {"token_endpoint": "ok"})
+    # Had the refresh died with the process, its spent token would still be stored, due: the
+    # next process's scheduler would try it, and the provider refuse it.
+    restarted = deployment.serve(extra_env=SCHEDULER)
+    try:
+        time.sleep(2)
+    finally:
+        restarted.stop()
+    assert refreshes(sandbox) == 1, restarted.output()
+    assert statuses(deployment, [conn]) == [Status.ACTIVE]

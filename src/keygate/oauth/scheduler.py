@@ -103,23 +103,40 @@ class RefreshScheduler:
         self._clock = clock
         self._slots = asyncio.Semaphore(policy.concurrency)
         self._random = random.Random()  # jitter, not a secret
+        self._stopping = asyncio.Event()
 
     def _pause(self) -> float:
         # Jitter keeps the replicas (and workers) of a fleet from looking all at once.
         spread = 1 + self._random.uniform(-_JITTER, _JITTER)
         return self._policy.interval * spread
 
+    def stop(self) -> None:
+        """Start no more refreshes; `run` returns once those under way are stored.
+
+        Cancelling a refresh instead could lose a rotated refresh token: the provider may
+        already have spent the old one when the new one is not stored yet.
+        """
+        self._stopping.set()
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep, unless asked to stop meanwhile; whether to go on."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
     async def run(self) -> None:
-        """Forever: a pass every interval (jittered), the first after a random share of one."""
-        await asyncio.sleep(self._random.uniform(0, self._policy.interval))
-        while True:
+        """Until `stop`: a pass every interval (jittered), the first after a random share of one."""
+        going = await self._wait(self._random.uniform(0, self._policy.interval))
+        while going:
             try:
                 await self.run_once()
             except StoreUnavailable:
                 pass  # an outage: logged once by the store; the next pass tries again
             except Exception:  # a bug: say so, and keep the schedule
                 log.exception("background refresh pass failed")
-            await asyncio.sleep(self._pause())
+            going = await self._wait(self._pause())
 
     async def run_once(self) -> RunResult:
         """One pass: claim and refresh batches until nothing due is left unclaimed."""
@@ -128,14 +145,14 @@ class RefreshScheduler:
         result = RunResult()
         seen: set[str] = set()
         policy = self._policy
-        while True:
+        while not self._stopping.is_set():
             batch = await self._claims.claim_expiring(
                 now, policy.margin_seconds, until, policy.batch
             )
             if not await self._refresh_batch(batch, seen, result):
                 break
         cutoffs = self._idle_cutoffs(now)
-        while True:
+        while not self._stopping.is_set():
             batch = await self._claims.claim_idle(now, cutoffs, until, policy.batch)
             if not await self._refresh_batch(batch, seen, result):
                 break
@@ -185,6 +202,8 @@ class RefreshScheduler:
         """Refresh one claimed connection; whether it got new tokens (or someone else's)."""
         app = self._apps[held.connection.app]
         async with self._slots:
+            if self._stopping.is_set():
+                return False  # not started: its claim is released with the batch's
             try:
                 await self._lifecycle.refresh(app, held.connection, held.credential.version)
             except ReauthorizationRequired:
