@@ -7,10 +7,12 @@ On PostgreSQL three replicas share the database; on SQLite one process serves it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -97,11 +99,17 @@ def test_each_due_connection_is_refreshed_once_by_one_process(
     first = Deployment(
         tmp_path, fresh_database(tmp_path, "kg_proactive_replicas"), sandbox, "constant-contact"
     )
+    others = [dataclasses.replace(first, port=free_port()) for _ in range(1, replicas)]
+    deployments = [first, *others]
     processes: list[Process] = []
     try:
-        for index in range(replicas):
-            replica = first if index == 0 else dataclasses.replace(first, port=free_port())
-            processes.append(replica.serve(extra_env=SCHEDULER))
+        with ThreadPoolExecutor(replicas) as pool:  # started together, as a fleet's are
+            starting = [pool.submit(replica.serve, extra_env=SCHEDULER) for replica in deployments]
+            for future in starting:
+                with contextlib.suppress(Exception):  # the first failure is raised below
+                    processes.append(future.result())
+            for future in starting:
+                future.result()
         # Every process is up and polling: the connections appear, and fall due, at once.
         ids = import_connections(first, sandbox, LIFETIME)
         deadline = time.monotonic() + 60
