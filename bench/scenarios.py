@@ -230,6 +230,8 @@ def refresh_storm(env: Environment, report: Report) -> None:
         "KEYGATE_APPS__KLAVIYO__TOKEN_URL": f"{admin.url}/oauth/token",
         "KEYGATE_APPS__KLAVIYO__AUTHORIZE_URL": f"{admin.url}/oauth/authorize",
         "KEYGATE_REFRESH_MARGIN_SECONDS": "0",
+        # The storm measures the on-demand refresh: a background pass must not take it first.
+        "KEYGATE_PROACTIVE_REFRESH": "false",
     }
     deployment = make_deployment(env.run_dir / "keygate-storm", app_env)
     log = env.run_dir / "storm.log"
