@@ -207,10 +207,10 @@ class RefreshScheduler:
             try:
                 await self._lifecycle.refresh(app, held.connection, held.credential.version)
             except ReauthorizationRequired:
-                # The lifecycle has marked the connection FAILED, with its error.
+                # On invalid_grant the lifecycle has marked the connection FAILED, with its
+                # error; otherwise its credentials went away meanwhile (deleted, say).
                 log.warning(
-                    "background refresh of %s: the provider refused the refresh token; the "
-                    "connection is FAILED until a person re-authorizes it",
+                    "background refresh of %s: a person must re-authorize the connection",
                     held.connection.id,
                 )
                 return False
