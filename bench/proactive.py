@@ -12,7 +12,7 @@ the token request, encrypting and storing the new set, releasing the claim.
 A fleet keeping 100,000 connections with one-hour tokens fresh refreshes 100000 / 3600 ≈ 28
 of them a second; the report sets that against one worker's measured rate and its CPU.
 
-Run alone: `python -m bench.proactive [--count N]`.
+Run alone: `python -m bench.proactive [--count N] [--database-url postgresql+asyncpg://…]`.
 """
 
 from __future__ import annotations
@@ -186,8 +186,15 @@ async def _age_every_token(settings: Settings) -> None:
         await engine.dispose()
 
 
-def measure(sup: Supervisor, run_dir: Path, count: int, timeout: float = 300) -> SchedulerCost:
-    """Start the sandbox and one worker, store `count` connections, age them, and measure."""
+def measure(
+    sup: Supervisor,
+    run_dir: Path,
+    count: int,
+    timeout: float = 300,
+    database_url: str | None = None,
+) -> SchedulerCost:
+    """Start the sandbox and one worker, store `count` connections, age them, and measure
+    (on SQLite in the run directory, or on the empty database `database_url`)."""
     port = free_port_pair()  # the sandboxes: Klaviyo on port, Constant Contact on port + 1
     sandbox = sup.start(
         "proactive-sandbox", pinned(LOAD_CORE, [KEYGATE, "sandbox", "--empty", "--port", str(port)])
@@ -205,8 +212,8 @@ def measure(sup: Supervisor, run_dir: Path, count: int, timeout: float = 300) ->
             "KEYGATE_PROACTIVE_REFRESH_INTERVAL": str(INTERVAL_S),
             "KEYGATE_ACCESS_LOG": "false",
         }
-        deployment = make_deployment(run_dir / "keygate-proactive", app_env)
-        settings = Settings(data_dir=deployment.data_dir)
+        deployment = make_deployment(run_dir / "keygate-proactive", app_env, database_url)
+        settings = Settings(data_dir=deployment.data_dir, database_url=database_url)
         minted = [admin.mint() for _ in range(count)]
         asyncio.run(_store_connections(settings, minted))
         serving = serve(sup, deployment, "keygate-proactive", free_port(), 1)
@@ -249,7 +256,7 @@ def measure(sup: Supervisor, run_dir: Path, count: int, timeout: float = 300) ->
         idle_cpu_per_s=idle_per_s,
         batch=defaults.proactive_refresh_batch,
         concurrency=defaults.proactive_refresh_concurrency,
-        database="SQLite",
+        database="PostgreSQL" if database_url else "SQLite",
     )
 
 
@@ -257,10 +264,13 @@ def main() -> int:
     """Measure once and print the numbers and their JSON."""
     parser = argparse.ArgumentParser(description="Keygate's background refresh: its cost.")
     parser.add_argument("--count", type=int, default=1000, help="connections refreshed")
+    parser.add_argument(
+        "--database-url", help="an empty postgresql+asyncpg:// database (default: SQLite)"
+    )
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="keygate-bench-proactive-"))
     with Supervisor(run_dir) as sup:
-        cost = measure(sup, run_dir, args.count).as_dict()
+        cost = measure(sup, run_dir, args.count, database_url=args.database_url).as_dict()
     print("\n".join(summary_lines(cost)))
     print(json.dumps(cost, indent=2))
     return 0 if cost["refreshed"] == cost["connections"] else 1
