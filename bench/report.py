@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.proactive import summary_lines as proactive_summary
 from bench.wrk import LoadResult
 
 
@@ -51,6 +52,9 @@ class Report:
             failed += 0 if transfer["ok"] else 1
         for storm in self.scenarios.get("refresh_storm", {}).get("runs", []):
             failed += storm["requests"] - storm["ok"]
+        cost = self.scenarios.get("proactive_refresh")
+        if cost:
+            failed += cost["connections"] - cost["refreshed"]
         return failed
 
     def as_dict(self) -> dict[str, Any]:
@@ -136,6 +140,9 @@ def scenario_tables(scenarios: dict[str, Any]) -> str:
             )
     elif storm:
         parts.append(f"Refresh storm: {storm.get('status', 'not run')}")
+    cost = scenarios.get("proactive_refresh")
+    if cost:
+        parts.append("\n".join(proactive_summary(cost)))
     counted = scenarios.get("instructions")
     if counted and counted.get("counts"):
         bare = next((c["per_request"] for c in counted["counts"] if c["label"] == "bare"), None)

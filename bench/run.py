@@ -54,8 +54,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each")
     parser.add_argument(
         "--only",
-        default="main,scale,bodies,postgres,storm",
-        help="comma list of scenarios: main,scale,bodies,postgres,storm and, not run by "
+        default="main,scale,bodies,postgres,storm,proactive",
+        help="comma list of scenarios: main,scale,bodies,postgres,storm,proactive and, not run by "
         "default, instructions (valgrind counts per request, about 4 minutes)",
     )
     parser.add_argument(
@@ -92,6 +92,7 @@ def main() -> int:
                 ("bodies", scenarios.big_bodies),
                 ("postgres", scenarios.postgres),
                 ("storm", scenarios.refresh_storm),
+                ("proactive", scenarios.proactive_refresh),
                 ("instructions", scenarios.instruction_counts),
             ]
             for name, step in steps:

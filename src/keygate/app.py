@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -42,11 +42,13 @@ from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
 from keygate.mcp_server.endpoint import McpEndpoint
 from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
+from keygate.oauth.scheduler import RefreshScheduler, SchedulePolicy
 from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
 from keygate.settings import Settings
 from keygate.store.outage import is_unreachable
 from keygate.store.reads import CachedReads
+from keygate.store.refresh_claims import RefreshClaims
 from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate")
@@ -151,29 +153,49 @@ def _params_by_method(api: FastAPI) -> dict[tuple[str, str], dict[str, str]]:
     }
 
 
-def _build_gateway(
-    runtime: Runtime,
-    reads: CachedReads,
-    metrics: GatewayMetrics,
-    on_refresh_step: RefreshStep | None,
-) -> Gateway:
-    """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
-    the pooled upstream client must be created)."""
-    upstream = runtime.upstream
-
+def _reconnect_url(runtime: Runtime) -> Callable[[str], str]:
     def reconnect_url(connection_id: str) -> str:
         # Read when a link is made, as the connect pages read them.
         return connect_url(runtime.settings.public_url, runtime.cipher, connection_id)
 
-    lifecycle = TokenLifecycle(
+    return reconnect_url
+
+
+def _build_lifecycle(runtime: Runtime, on_refresh_step: RefreshStep | None) -> TokenLifecycle:
+    """The process's one token lifecycle: the gateway and the refresh scheduler share it, so
+    they share its single flight (built inside the serving loop, where the pooled upstream
+    client must be created)."""
+    return TokenLifecycle(
         runtime.connections,
         runtime.cache.credentials,
-        upstream,
+        runtime.upstream,
         RefreshPolicy.from_settings(runtime.settings),
-        reconnect_url,
+        _reconnect_url(runtime),
         clock=runtime.clock,
         on_step=on_refresh_step,
     )
+
+
+def _build_scheduler(runtime: Runtime, lifecycle: TokenLifecycle) -> RefreshScheduler:
+    """The background refresh of due OAuth tokens (`oauth/scheduler.py`)."""
+    return RefreshScheduler(
+        RefreshClaims(runtime.db, runtime.connections),
+        lifecycle,
+        runtime.apps,
+        SchedulePolicy.from_settings(runtime.settings),
+        clock=runtime.clock,
+    )
+
+
+def _build_gateway(
+    runtime: Runtime,
+    reads: CachedReads,
+    metrics: GatewayMetrics,
+    lifecycle: TokenLifecycle,
+) -> Gateway:
+    """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
+    the pooled upstream client must be created)."""
+    upstream = runtime.upstream
     return Gateway(
         apps=runtime.apps,
         cache=runtime.cache,
@@ -183,7 +205,7 @@ def _build_gateway(
         upstream=upstream,
         exact_upstream=runtime.exact_upstream,
         settings=runtime.settings,
-        reconnect_url=reconnect_url,
+        reconnect_url=_reconnect_url(runtime),
         outage=runtime.db.outage,
         metrics=metrics,
         clock=runtime.clock,
@@ -226,7 +248,11 @@ class KeygateApp:
         self.runtime = runtime
         # One cache of reads for the process, shared by the gateway and the control plane.
         reads = CachedReads(runtime.keys, runtime.connections, runtime.cache)
-        self.gateway = _build_gateway(runtime, reads, self.metrics, self._on_refresh_step)
+        lifecycle = _build_lifecycle(runtime, self._on_refresh_step)
+        self.gateway = _build_gateway(runtime, reads, self.metrics, lifecycle)
+        if self.settings.proactive_refresh:
+            scheduler = _build_scheduler(runtime, lifecycle)
+            runtime.run_in_background(scheduler.run, scheduler.stop)
         provide(
             self.control,
             Collaborators(

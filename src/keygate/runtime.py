@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.middleware.types import Middleware
@@ -76,6 +78,7 @@ class Runtime:
         self._upstream: Client | None = upstream
         self._exact = ExactClient(settings)
         self._poller: asyncio.Task[None] | None = None
+        self._tasks: list[tuple[asyncio.Task[None], Callable[[], None] | None]] = []
         db.after_write(self._after_local_write)
 
     @classmethod
@@ -191,13 +194,35 @@ class Runtime:
         if self._poller is None:
             self._poller = asyncio.create_task(self._background())
 
+    def run_in_background(
+        self,
+        work: Callable[[], Coroutine[Any, Any, None]],
+        stop: Callable[[], None] | None = None,
+    ) -> None:
+        """Run `work()` (a loop of its own, such as the refresh scheduler) beside the poll
+        until `stop_background` (call from inside the serving event loop). With `stop`, that
+        asks the loop to end and waits up to the token timeout for it; otherwise it cancels."""
+        self._tasks.append((asyncio.create_task(work()), stop))
+
     async def stop_background(self) -> None:
-        """Stop the cache-epoch poll."""
+        """Stop the cache-epoch poll and every task `run_in_background` started."""
+        started, self._tasks = self._tasks, []
+        asked = [task for task, stop in started if stop is not None]
+        for _, stop in started:
+            if stop is not None:
+                stop()
+        if asked:
+            # A token request under way may take the token timeout; its answer must be stored.
+            await asyncio.wait(asked, timeout=self.settings.token_timeout + 5)
+        tasks = [task for task, _ in started]
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            tasks.append(self._poller)
             self._poller = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def close(self) -> None:
         """Stop background work, flush key-use times, close the client and the pool."""

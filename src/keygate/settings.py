@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     refresh_backoff_cap: float = Field(default=300.0, gt=0)
     token_timeout: float = Field(default=30.0, gt=0)
 
+    proactive_refresh: bool = True
+    """Refresh OAuth tokens in the background, without traffic: access tokens once they are due
+    (the refresh margin) and refresh tokens before an app's `refresh_token_idle_days` runs out."""
+    proactive_refresh_interval: float = Field(default=30.0, gt=0)
+    """Seconds between the background scheduler's looks for due connections (±20 % jitter)."""
+    proactive_refresh_concurrency: int = Field(default=8, ge=1, le=256)
+    """Token requests the scheduler of one process makes at once."""
+    proactive_refresh_batch: int = Field(default=100, ge=1, le=10_000)
+    """Connections the scheduler claims from the database in one statement."""
+
     rate_limit_per_second: float = Field(default=0.0, ge=0)
     """Requests per second each API key may make through this process's gateway (0: no limit)."""
     rate_limit_burst: int = Field(default=0, ge=0)

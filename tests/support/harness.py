@@ -93,6 +93,9 @@ class KeygateHarness:
             "cache_poll_interval": 0.2,
             # Access lines go straight to fd 2, past pytest's capture; the serve tests read them.
             "access_log": False,
+            # Off unless a test asks: a background pass would make token requests of its own
+            # in tests that count the gateway's.
+            "proactive_refresh": False,
         }
         values.update(overrides)
         self.settings = Settings(**values)

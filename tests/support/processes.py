@@ -54,6 +54,8 @@ class Deployment:
             "KEYGATE_PORT": str(self.port),
             "KEYGATE_REFRESH_MARGIN_SECONDS": "1",
             "KEYGATE_LOG_LEVEL": "INFO",
+            # Off unless a test asks (see KeygateHarness).
+            "KEYGATE_PROACTIVE_REFRESH": "false",
             **sandbox_env(self.app, self.sandbox),
         }
         return {**os.environ, **values}

@@ -339,6 +339,9 @@ class OAuth2Method(_Strict):
     inject: tuple[Injection, ...] = Field(
         default=(Injection(header="Authorization", template="Bearer {access_token}"),)
     )
+    refresh_token_idle_days: int | None = Field(default=None, ge=1, le=3650)
+    """Days the provider lets a refresh token go unused before it dies; Keygate refreshes a
+    connection whose last refresh is older than nine tenths of that, traffic or not."""
 
     _entries = field_validator("inject", mode="before")(_as_entries)
 

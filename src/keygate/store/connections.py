@@ -21,7 +21,8 @@ from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 from keygate.store.schema import Connection, Credential, utcnow
 
 
-def _record(row: Connection) -> ConnectionRecord:
+def connection_record(row: Connection) -> ConnectionRecord:
+    """The plain record of a connection row."""
     return ConnectionRecord(
         seq=row.seq,
         id=row.id,
@@ -82,7 +83,7 @@ class ConnectionRepository:
         async with self._db.write() as session:
             session.add(row)
             await session.flush()
-        return _record(row)
+        return connection_record(row)
 
     async def get(
         self, connection_id: str, workspace_id: str | None = None
@@ -93,7 +94,7 @@ class ConnectionRepository:
             query = query.where(Connection.workspace_id == workspace_id)
         async with self._db.read() as session:
             row = await session.scalar(query)
-        return None if row is None else _record(row)
+        return None if row is None else connection_record(row)
 
     async def list(
         self, workspace_id: str | None, filters: ConnectionFilter, limit: int, after_seq: int = 0
@@ -110,7 +111,7 @@ class ConnectionRepository:
             query = query.where(Connection.method == filters.method)
         query = query.order_by(Connection.seq).limit(limit + 1)
         async with self._db.read() as session:
-            rows = [_record(r) for r in await session.scalars(query)]
+            rows = [connection_record(r) for r in await session.scalars(query)]
         return rows[:limit], len(rows) > limit
 
     async def oldest_active(self, workspace_id: str, app: str) -> ConnectionRecord | None:
@@ -127,7 +128,7 @@ class ConnectionRepository:
         )
         async with self._db.read() as session:
             row = await session.scalar(query)
-        return None if row is None else _record(row)
+        return None if row is None else connection_record(row)
 
     async def delete(self, connection_id: str) -> None:
         """Remove the connection and, by cascade, its credentials and sessions."""
@@ -147,7 +148,7 @@ class ConnectionRepository:
                 return None
             row.params = {**(row.params or {}), **params}
             row.updated_at = utcnow()
-            return _record(row)
+            return connection_record(row)
 
     async def set_status(
         self,
@@ -164,7 +165,7 @@ class ConnectionRepository:
             row.status = status.value
             row.error_code, row.error_message = error_code, error_message
             row.updated_at = utcnow()
-            return _record(row)
+            return connection_record(row)
 
     async def activate(
         self,
@@ -187,7 +188,7 @@ class ConnectionRepository:
             row.status = Status.ACTIVE.value
             row.error_code = row.error_message = None
             row.updated_at = utcnow()
-            return _record(row)
+            return connection_record(row)
 
     async def _put_credentials(
         self,
@@ -212,6 +213,7 @@ class ConnectionRepository:
                     refresh_failures=0,
                     retry_after=None,
                     updated_at=now,
+                    refresh_claimed_until=None,
                 )
             )
         else:
@@ -223,6 +225,7 @@ class ConnectionRepository:
             existing.refresh_failures = 0
             existing.retry_after = None
             existing.updated_at = now
+            existing.refresh_claimed_until = None  # new tokens: due by their own times
 
     async def credentials(self, connection_id: str) -> CredentialRecord | None:
         """The decrypted credentials of a connection."""
@@ -312,6 +315,7 @@ class HeldCredential:
             "refresh_failures": 0,
             "retry_after": None,
             "updated_at": issued_at,
+            "refresh_claimed_until": None,
         }
         if not await _update_credential(
             self._session, self._connection_id, self._version(), changes

@@ -129,6 +129,16 @@ class Credential(Base):
     refresh_failures: Mapped[int] = mapped_column(Integer, default=0)
     retry_after: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    refresh_claimed_until: Mapped[datetime | None]
+    """No background refresh takes the row before this: one process's claim while it refreshes
+    it, or a rest for a row with nothing to refresh. Cleared whenever new tokens are stored."""
+
+    __table_args__ = (
+        # The background scheduler's two questions: which tokens expire soon, which were
+        # obtained long ago (`store/refresh_claims.py`); each a range scan of one index.
+        Index("ix_credentials_expires_at", "expires_at"),
+        Index("ix_credentials_issued_at", "issued_at", "updated_at"),
+    )
 
 
 class ConnectSession(Base):
