@@ -23,9 +23,14 @@ from keygate.store.connections import ConnectionRepository
 from keygate.store.database import Database
 from keygate.store.engine import create_engine, migrate
 from keygate.store.keys import KeyRepository
+from keygate.store.notify import EpochListener
 from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate")
+
+_PUSH_COALESCE = 0.05
+"""Seconds after a reload that notifications are gathered into one more (a burst of writes
+elsewhere clears the caches twice, not once per write); also the worst delay it adds."""
 
 
 def build_upstream_client(settings: Settings, middleware: Middleware | None = None) -> Client:
@@ -75,6 +80,10 @@ class Runtime:
         self._upstream: Client | None = upstream
         self._exact = ExactClient(settings)
         self._poller: asyncio.Task[None] | None = None
+        self._listener: EpochListener | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._heard_again = False
         db.after_write(self._after_local_write)
 
     @classmethod
@@ -144,6 +153,39 @@ class Runtime:
         self.cache.epoch = epoch
         self.cache.clear()
 
+    def _heard(self, epoch: int | None) -> None:
+        """The listener heard a write of another process (`epoch`), or (re)connected (None)."""
+        if epoch is not None:
+            if epoch <= self.cache.epoch:
+                return  # this process's own write, or one a reload already saw
+            # Delivered after the write committed: from now on every read sees it.
+            self.cache.clear()
+        if self._catching_up is not None and not self._catching_up.done():
+            self._heard_again = True
+            return
+        self._catching_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Reload if the epoch moved; once more after `_PUSH_COALESCE` if more was heard."""
+        while True:
+            self._heard_again = False
+            try:
+                if await self.db.epoch() != self.cache.epoch:
+                    await self.reload()
+            except StoreUnavailable:
+                return  # the poll tries again (the outage is logged by the store)
+            except Exception:
+                log.exception("reload after a notification failed")
+                return
+            await asyncio.sleep(_PUSH_COALESCE)
+            if not self._heard_again:
+                return
+
+    @property
+    def listening(self) -> bool:
+        """Whether this process hears other processes' writes at once (PostgreSQL LISTEN)."""
+        return self._listener is not None and self._listener.connected
+
     async def _flush_key_uses(self) -> None:
         uses, self.cache.key_uses = self.cache.key_uses, {}
         if uses:
@@ -180,17 +222,23 @@ class Runtime:
                 log.exception("background cache poll failed")
 
     def start_background(self) -> None:
-        """Start the background loop (call from inside the serving event loop)."""
+        """Start the background loop, and on PostgreSQL the epoch listener (call from inside the
+        serving event loop)."""
         if self._poller is None:
             self._poller = asyncio.create_task(self._background())
+        if self._listening is None and self.db.dialect == "postgresql":
+            self._listener = EpochListener(self.db.engine, self._heard)
+            self._listening = asyncio.create_task(self._listener.run())
 
     async def stop_background(self) -> None:
-        """Stop the cache-epoch poll."""
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        """Stop the cache-epoch poll and the listener."""
+        for task in (self._poller, self._listening, self._catching_up):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._poller = self._listening = self._catching_up = None
+        self._listener = None
 
     async def close(self) -> None:
         """Stop background work, flush key-use times, close the client and the pool."""
