@@ -38,11 +38,13 @@ from keygate.errors import (
 from keygate.gateway.bodies import BodyReader
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
+from keygate.gateway.ratelimit import AddressLimiter, FleetRateLimiter, KeyRateLimiter
 from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
 from keygate.settings import Settings
 from keygate.store.outage import is_unreachable
+from keygate.store.ratelimits import RateBuckets
 from keygate.store.reads import CachedReads
 from keygate.store.sessions import SessionRepository
 
@@ -136,11 +138,27 @@ def _methods_by_app(api: FastAPI) -> dict[str, list[str]]:
     return {name: app.spec.method_names for name, app in wired.current_apps().items()}
 
 
+_NOT_LIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes: a load balancer or Prometheus must never be refused."""
+
+
+def key_rate_limiter(runtime: Runtime) -> KeyRateLimiter | FleetRateLimiter:
+    """The per-key limit: fleet-wide on PostgreSQL (leased from the database), else this
+    process's own buckets."""
+    settings = runtime.settings
+    rate, burst = settings.rate_limit_per_second, settings.rate_limit_burst
+    if runtime.db.dialect == "postgresql":
+        return FleetRateLimiter(rate, burst, RateBuckets(runtime.db))
+    return KeyRateLimiter(rate, burst)
+
+
 def _build_gateway(
     runtime: Runtime,
     reads: CachedReads,
     metrics: GatewayMetrics,
     on_refresh_step: RefreshStep | None,
+    limiter: KeyRateLimiter | FleetRateLimiter,
+    addresses: AddressLimiter,
 ) -> Gateway:
     """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
     the pooled upstream client must be created)."""
@@ -172,6 +190,8 @@ def _build_gateway(
         outage=runtime.db.outage,
         metrics=metrics,
         clock=runtime.clock,
+        limiter=limiter,
+        addresses=addresses,
     )
 
 
@@ -192,6 +212,16 @@ class KeygateApp:
         self.control = build_control_app()
         self.metrics = GatewayMetrics()
         self._body = BodyReader(settings.body_idle_timeout)
+        trusted = settings.trusted_proxies
+        self._control_limit = AddressLimiter(
+            settings.control_rate_limit_per_second, settings.control_rate_limit_burst, trusted
+        )
+        self._unknown_keys = AddressLimiter(
+            settings.unknown_key_rate_limit_per_second,
+            settings.unknown_key_rate_limit_burst,
+            trusted,
+        )
+        self._key_limit: KeyRateLimiter | FleetRateLimiter | None = None
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
 
@@ -206,8 +236,16 @@ class KeygateApp:
         runtime.start_background()
         self.runtime = runtime
         # One cache of reads for the process, shared by the gateway and the control plane.
-        reads = CachedReads(runtime.keys, runtime.connections, runtime.cache)
-        self.gateway = _build_gateway(runtime, reads, self.metrics, self._on_refresh_step)
+        reads = CachedReads(runtime.keys, runtime.connections, runtime.cache, self._unknown_keys)
+        self._key_limit = key_rate_limiter(runtime)
+        self.gateway = _build_gateway(
+            runtime,
+            reads,
+            self.metrics,
+            self._on_refresh_step,
+            self._key_limit,
+            self._unknown_keys,
+        )
         provide(
             self.control,
             Collaborators(
@@ -234,6 +272,8 @@ class KeygateApp:
         """Flush the access log and close the runtime."""
         if self.gateway is not None:
             self.gateway.close()
+        if isinstance(self._key_limit, FleetRateLimiter):
+            await self._key_limit.close()
         if self.runtime is not None:
             await self.runtime.close()
             self.runtime = None
@@ -261,6 +301,19 @@ class KeygateApp:
         return self.control(scope, receive, send)
 
     async def _control(self, scope: Scope, receive: Any, send: Any) -> None:
+        # The client's address, for the control-plane limit and for failed key lookups.
+        address = scope["keygate.client"] = self._control_limit.address(scope)
+        if self._control_limit.enabled and scope["path"] not in _NOT_LIMITED:
+            wait = self._control_limit.spend(address)
+            if wait:
+                limit = self.settings.control_rate_limit_per_second
+                refused = self._control_limit.refuse(
+                    f"This address is over Keygate's control-plane limit of {limit:g} requests "
+                    "per second.",
+                    wait,
+                )
+                await _error_response(refused)(scope, receive, send)
+                return
         # The body is read here, whole (the limit is small), before FastAPI sees the request:
         # FastAPI turns any error raised while it reads a body into a 400 "error parsing the
         # body", which would hide a 413 or a 408.

@@ -24,9 +24,13 @@ from keygate.store.database import Database
 from keygate.store.engine import create_engine, migrate
 from keygate.store.keys import KeyRepository
 from keygate.store.notify import EpochListener
+from keygate.store.ratelimits import RateBuckets
 from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate")
+
+_IDLE_BUCKET_SECONDS = 3600.0
+"""Rate-limit buckets untouched this long are dropped (long since full: the same as none)."""
 
 _PUSH_COALESCE = 0.05
 """Seconds after a reload that notifications are gathered into one more (a burst of writes
@@ -216,6 +220,8 @@ class Runtime:
                 if ticks % housekeeping_every == 0:
                     await self._flush_key_uses()
                     await SessionRepository(self.db).purge_expired()
+                    if self.db.dialect == "postgresql":
+                        await RateBuckets(self.db).purge_idle(_IDLE_BUCKET_SECONDS)
             except StoreUnavailable:
                 pass  # an outage: logged once by the store when it starts and when it ends
             except Exception:  # a bug: say so, and keep polling

@@ -93,6 +93,10 @@ class KeygateHarness:
             "cache_poll_interval": 0.2,
             # Access lines go straight to fd 2, past pytest's capture; the serve tests read them.
             "access_log": False,
+            # Every test client comes from 127.0.0.1: the per-address limits would make one
+            # test's requests refuse another's. Their own tests turn them on.
+            "control_rate_limit_per_second": 0,
+            "unknown_key_rate_limit_per_second": 0,
         }
         values.update(overrides)
         self.settings = Settings(**values)

@@ -54,6 +54,9 @@ class Deployment:
             "KEYGATE_PORT": str(self.port),
             "KEYGATE_REFRESH_MARGIN_SECONDS": "1",
             "KEYGATE_LOG_LEVEL": "INFO",
+            # All from 127.0.0.1 (see KeygateHarness); their own tests turn them on.
+            "KEYGATE_CONTROL_RATE_LIMIT_PER_SECOND": "0",
+            "KEYGATE_UNKNOWN_KEY_RATE_LIMIT_PER_SECOND": "0",
             **sandbox_env(self.app, self.sandbox),
         }
         return {**os.environ, **values}

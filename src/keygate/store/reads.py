@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING
 
 from keygate.crypto import hash_api_key
 from keygate.errors import InvalidApiKey
@@ -11,6 +12,9 @@ from keygate.store.cache import StateCache, is_missing
 from keygate.store.connections import ConnectionRepository
 from keygate.store.keys import KeyRepository
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
+
+if TYPE_CHECKING:
+    from keygate.gateway.ratelimit import AddressLimiter
 
 _BEARER = "bearer "
 
@@ -38,20 +42,31 @@ class CachedReads:
     """
 
     def __init__(
-        self, keys: KeyRepository, connections: ConnectionRepository, cache: StateCache
+        self,
+        keys: KeyRepository,
+        connections: ConnectionRepository,
+        cache: StateCache,
+        unknown_keys: AddressLimiter | None = None,
     ) -> None:
         self._keys = keys
         self._connections = connections
         self._cache = cache
+        self._unknown_keys = unknown_keys if unknown_keys and unknown_keys.enabled else None
 
-    async def api_key(self, authorization: str | None) -> ApiKeyRecord:
-        """The caller's key from its Authorization header; raises InvalidApiKey."""
+    async def api_key(self, authorization: str | None, address: str = "") -> ApiKeyRecord:
+        """The caller's key from its Authorization header; raises InvalidApiKey, or RateLimited
+        when `address` (the client's) has caused too many failed lookups lately."""
         token = bearer_token(authorization)
         if token is None or len(token) > 200:
             raise InvalidApiKey
         digest = hash_api_key(token)
         cached = self._cache.keys.get(digest)
         if is_missing(cached):
+            limiter = self._unknown_keys
+            if limiter is not None and (wait := limiter.wait(address)):
+                raise limiter.refuse(
+                    "Too many requests with unknown or revoked API keys from this address.", wait
+                )
             # Unknown keys are not cached (a flood of made-up keys must not fill the cache).
             found = await self._cache.load(
                 self._cache.keys,
@@ -60,6 +75,8 @@ class CachedReads:
                 store_none=False,
             )
             if found is None:
+                if limiter is not None:
+                    limiter.spend(address)
                 raise InvalidApiKey
             record = found
         else:
