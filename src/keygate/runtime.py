@@ -106,7 +106,12 @@ class Runtime:
         """
         cipher = Cipher(load_master_key(settings))
         catalog = load_catalog(settings.catalog_dir)
-        db = Database(create_engine(settings.resolved_database_url), cipher)
+        engine = create_engine(
+            settings.resolved_database_url,
+            settings.database_pool_size,
+            settings.database_max_overflow,
+        )
+        db = Database(engine, cipher)
         if run_migrations:
             await migrate(db.engine)
         runtime = cls(settings, db, catalog, upstream, clock)

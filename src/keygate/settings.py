@@ -26,6 +26,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".keygate")
     database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    """PostgreSQL connections each process keeps open (plus one for LISTEN)."""
+    database_max_overflow: int = Field(default=10, ge=0)
+    """PostgreSQL connections a process may open beyond the pool under load, closed after."""
     public_url: str = ""
     """The origin browsers and callers use; unset, it is `served_url` (the host and port served)."""
     encryption_key: SecretStr | None = None
