@@ -63,7 +63,13 @@ class CachedReads:
         cached = self._cache.keys.get(digest)
         if is_missing(cached):
             limiter = self._unknown_keys
-            if limiter is not None and (wait := limiter.wait(address)):
+            # A key a clear set aside was valid moments ago: its caller is not the flood, and
+            # must not be locked out by one sharing its address (a proxy not yet trusted).
+            if (
+                limiter is not None
+                and (wait := limiter.wait(address))
+                and is_missing(self._cache.keys.last_good(digest))
+            ):
                 raise limiter.refuse(
                     "Too many requests with unknown or revoked API keys from this address.", wait
                 )
