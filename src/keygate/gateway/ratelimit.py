@@ -12,15 +12,16 @@ same token and their clocks need not agree. Consequences, by design:
 
 - never more than the configured rate plus burst is admitted fleet-wide: every admitted request
   spent a token debited from the row;
-- at most about ten leases a second per busy key, per process, whatever the rate (a batch is a
-  tenth of a second's tokens), so the database load does not grow with traffic;
+- the leases that admit requests number about ten a second per key for the whole fleet (the
+  tokens they take add up to the rate, a batch is a tenth of a second's), whatever the rate and
+  the traffic: the database load does not grow with requests;
 - a process leases the next batch in the background when its batch runs low, so a steady
   stream of requests rarely waits for one (a request waits only when its process holds none);
 - tokens a process holds but does not spend are lost to the others (at most a batch and a half
   per process and key): a small, bounded under-admission, not an over-admission;
 - when the row is empty the process refuses that key locally, without asking again, until a
-  batch could have refilled — so a caller hammering past its limit costs the database at most
-  about ten queries a second per process;
+  batch could have refilled and at least a tenth of a second has passed — so a caller hammering
+  past its limit costs the database at most ten queries a second per process;
 - if the database cannot be reached, each process falls back to a local bucket of the same
   rate (the limit is then per process, as without a fleet) rather than refusing everything.
 
@@ -51,6 +52,9 @@ from keygate.errors import RateLimited, StoreUnavailable
 from keygate.store.ratelimits import RateBuckets
 
 log = logging.getLogger("keygate.gateway")
+
+_MIN_REFUSAL = 0.1
+"""Seconds a process refuses a key locally after finding its shared bucket empty, at least."""
 
 
 class TokenBuckets:
@@ -214,7 +218,8 @@ class FleetRateLimiter:
         pool.tokens += lease.granted
         if lease.granted == 0:
             # Empty: ask again only once a whole batch could be there.
-            pool.refused_until = time.monotonic() + (self._batch - lease.left) / self._rate
+            wait = max(_MIN_REFUSAL, (self._batch - lease.left) / self._rate)
+            pool.refused_until = time.monotonic() + wait
         elif lease.granted < want:
             # It took what was left: the rest of those waiting are refused until more is there.
             pool.refused_until = time.monotonic() + (1 - lease.left) / self._rate
