@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from keygate.crypto import hash_api_key
-from keygate.errors import InvalidApiKey
+from keygate.errors import InvalidApiKey, RateLimited
 from keygate.store.cache import StateCache, is_missing
 from keygate.store.connections import ConnectionRepository
 from keygate.store.keys import KeyRepository
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
 
-if TYPE_CHECKING:
-    from keygate.gateway.ratelimit import AddressLimiter
+
+class FailedLookupLimit(Protocol):
+    """A per-address budget of failed key lookups (`keygate.gateway.ratelimit.AddressLimiter`)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a limit is configured."""
+
+    def wait(self, address: str) -> float:
+        """Seconds until the address may cause another lookup (0: now)."""
+
+    def spend(self, address: str) -> float:
+        """Count a failed lookup of the address."""
+
+    def refuse(self, message: str, wait: float) -> RateLimited:
+        """The 429 for an address over its budget."""
+
 
 _BEARER = "bearer "
 
@@ -46,7 +61,7 @@ class CachedReads:
         keys: KeyRepository,
         connections: ConnectionRepository,
         cache: StateCache,
-        unknown_keys: AddressLimiter | None = None,
+        unknown_keys: FailedLookupLimit | None = None,
     ) -> None:
         self._keys = keys
         self._connections = connections
