@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a task needs, only if they are missing.
-#   scripts/system-deps.sh test   → postgresql (throwaway test database), chromium (browser tests)
+#   scripts/system-deps.sh test   → postgresql (throwaway test database), chromium (browser tests),
+#                                   nginx-light (the fleet tests' load balancer)
 #   scripts/system-deps.sh bench  → nginx, wrk, h2load (nghttp2-client), valgrind and postgresql
 #                                   (benchmark harness)
 set -euo pipefail
@@ -11,6 +12,7 @@ case "${1:-test}" in
   test)
     have_pg || need+=(postgresql)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
     ;;
   bench)
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

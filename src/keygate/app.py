@@ -40,6 +40,7 @@ from keygate.errors import (
 from keygate.gateway.bodies import BodyReader
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
+from keygate.gateway.ratelimit import AddressLimiter, FleetRateLimiter, KeyRateLimiter
 from keygate.mcp_server.endpoint import McpEndpoint
 from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.oauth.scheduler import RefreshScheduler, SchedulePolicy
@@ -47,6 +48,7 @@ from keygate.ops import router as ops_router
 from keygate.runtime import Runtime
 from keygate.settings import Settings
 from keygate.store.outage import is_unreachable
+from keygate.store.ratelimits import RateBuckets
 from keygate.store.reads import CachedReads
 from keygate.store.refresh_claims import RefreshClaims
 from keygate.store.sessions import SessionRepository
@@ -153,6 +155,20 @@ def _params_by_method(api: FastAPI) -> dict[tuple[str, str], dict[str, str]]:
     }
 
 
+_NOT_LIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes: a load balancer or Prometheus must never be refused."""
+
+
+def key_rate_limiter(runtime: Runtime) -> KeyRateLimiter | FleetRateLimiter:
+    """The per-key limit: fleet-wide on PostgreSQL (leased from the database), else this
+    process's own buckets."""
+    settings = runtime.settings
+    rate, burst = settings.rate_limit_per_second, settings.rate_limit_burst
+    if runtime.db.dialect == "postgresql":
+        return FleetRateLimiter(rate, burst, RateBuckets(runtime.db))
+    return KeyRateLimiter(rate, burst)
+
+
 def _reconnect_url(runtime: Runtime) -> Callable[[str], str]:
     def reconnect_url(connection_id: str) -> str:
         # Read when a link is made, as the connect pages read them.
@@ -192,6 +208,8 @@ def _build_gateway(
     reads: CachedReads,
     metrics: GatewayMetrics,
     lifecycle: TokenLifecycle,
+    limiter: KeyRateLimiter | FleetRateLimiter,
+    addresses: AddressLimiter,
 ) -> Gateway:
     """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
     the pooled upstream client must be created)."""
@@ -209,6 +227,8 @@ def _build_gateway(
         outage=runtime.db.outage,
         metrics=metrics,
         clock=runtime.clock,
+        limiter=limiter,
+        addresses=addresses,
     )
 
 
@@ -229,6 +249,16 @@ class KeygateApp:
         self.control = build_control_app()
         self.metrics = GatewayMetrics()
         self._body = BodyReader(settings.body_idle_timeout)
+        trusted = settings.trusted_proxies
+        self._control_limit = AddressLimiter(
+            settings.control_rate_limit_per_second, settings.control_rate_limit_burst, trusted
+        )
+        self._unknown_keys = AddressLimiter(
+            settings.unknown_key_rate_limit_per_second,
+            settings.unknown_key_rate_limit_burst,
+            trusted,
+        )
+        self._key_limit: KeyRateLimiter | FleetRateLimiter | None = None
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
         self.mcp: McpEndpoint | None = None
@@ -247,9 +277,12 @@ class KeygateApp:
         runtime.start_background()
         self.runtime = runtime
         # One cache of reads for the process, shared by the gateway and the control plane.
-        reads = CachedReads(runtime.keys, runtime.connections, runtime.cache)
+        reads = CachedReads(runtime.keys, runtime.connections, runtime.cache, self._unknown_keys)
+        self._key_limit = key_rate_limiter(runtime)
         lifecycle = _build_lifecycle(runtime, self._on_refresh_step)
-        self.gateway = _build_gateway(runtime, reads, self.metrics, lifecycle)
+        self.gateway = _build_gateway(
+            runtime, reads, self.metrics, lifecycle, self._key_limit, self._unknown_keys
+        )
         if self.settings.proactive_refresh:
             scheduler = _build_scheduler(runtime, lifecycle)
             runtime.run_in_background(scheduler.run, scheduler.stop)
@@ -290,6 +323,8 @@ class KeygateApp:
         await self._serving.aclose()
         if self.gateway is not None:
             self.gateway.close()
+        if isinstance(self._key_limit, FleetRateLimiter):
+            await self._key_limit.close()
         if self.runtime is not None:
             await self.runtime.close()
             self.runtime = None
@@ -318,6 +353,19 @@ class KeygateApp:
         return self.control(scope, receive, send)
 
     async def _control(self, scope: Scope, receive: Any, send: Any) -> None:
+        # The client's address, for the control-plane limit and for failed key lookups.
+        address = scope["keygate.client"] = self._control_limit.address(scope)
+        if self._control_limit.enabled and scope["path"] not in _NOT_LIMITED:
+            wait = self._control_limit.spend(address)
+            if wait:
+                limit = self.settings.control_rate_limit_per_second
+                refused = self._control_limit.refuse(
+                    f"This address is over Keygate's control-plane limit of {limit:g} requests "
+                    "per second.",
+                    wait,
+                )
+                await _error_response(refused)(scope, receive, send)
+                return
         # The body is read here, whole (the limit is small), before FastAPI sees the request:
         # FastAPI turns any error raised while it reads a body into a 400 "error parsing the
         # body", which would hide a 413 or a 408.

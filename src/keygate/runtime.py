@@ -26,9 +26,18 @@ from keygate.store.connections import ConnectionRepository
 from keygate.store.database import Database
 from keygate.store.engine import create_engine, migrate
 from keygate.store.keys import KeyRepository
+from keygate.store.notify import EpochListener
+from keygate.store.ratelimits import RateBuckets
 from keygate.store.sessions import SessionRepository
 
 log = logging.getLogger("keygate")
+
+_IDLE_BUCKET_SECONDS = 3600.0
+"""Rate-limit buckets untouched this long are dropped (long since full: the same as none)."""
+
+_PUSH_COALESCE = 0.05
+"""Seconds after a reload that notifications are gathered into one more (a burst of writes
+elsewhere clears the caches twice, not once per write); also the worst delay it adds."""
 
 
 def build_upstream_client(settings: Settings, middleware: Middleware | None = None) -> Client:
@@ -79,6 +88,10 @@ class Runtime:
         self._exact = ExactClient(settings)
         self._poller: asyncio.Task[None] | None = None
         self._tasks: list[tuple[asyncio.Task[None], Callable[[], None] | None]] = []
+        self._listener: EpochListener | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._heard_again = False
         db.after_write(self._after_local_write)
 
     @classmethod
@@ -100,7 +113,12 @@ class Runtime:
         # what the process started with.
         cipher = Cipher.from_keys(keys, reload=key_file.read_if_changed if key_file else None)
         catalog = load_catalog(settings.catalog_dir)
-        db = Database(create_engine(settings.resolved_database_url), cipher)
+        engine = create_engine(
+            settings.resolved_database_url,
+            settings.database_pool_size,
+            settings.database_max_overflow,
+        )
+        db = Database(engine, cipher)
         if run_migrations:
             await migrate(db.engine)
         runtime = cls(settings, db, catalog, upstream, clock)
@@ -152,6 +170,40 @@ class Runtime:
         self.cache.clear()
         metrics.count_cache_reload("local")
 
+    def _heard(self, epoch: int | None) -> None:
+        """The listener heard a write of another process (`epoch`), or (re)connected (None)."""
+        if epoch is not None:
+            if epoch <= self.cache.epoch:
+                return  # this process's own write, or one a reload already saw
+            # Delivered after the write committed: from now on every read sees it.
+            self.cache.clear()
+            metrics.count_cache_reload("notify")
+        if self._catching_up is not None and not self._catching_up.done():
+            self._heard_again = True
+            return
+        self._catching_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Reload if the epoch moved; once more after `_PUSH_COALESCE` if more was heard."""
+        while True:
+            self._heard_again = False
+            try:
+                if await self.db.epoch() != self.cache.epoch:
+                    await self.reload()
+            except StoreUnavailable:
+                return  # the poll tries again (the outage is logged by the store)
+            except Exception:
+                log.exception("reload after a notification failed")
+                return
+            await asyncio.sleep(_PUSH_COALESCE)
+            if not self._heard_again:
+                return
+
+    @property
+    def listening(self) -> bool:
+        """Whether this process hears other processes' writes at once (PostgreSQL LISTEN)."""
+        return self._listener is not None and self._listener.connected
+
     async def _flush_key_uses(self) -> None:
         uses, self.cache.key_uses = self.cache.key_uses, {}
         if uses:
@@ -184,15 +236,21 @@ class Runtime:
                 if ticks % housekeeping_every == 0:
                     await self._flush_key_uses()
                     await SessionRepository(self.db).purge_expired()
+                    if self.db.dialect == "postgresql":
+                        await RateBuckets(self.db).purge_idle(_IDLE_BUCKET_SECONDS)
             except StoreUnavailable:
                 pass  # an outage: logged once by the store when it starts and when it ends
             except Exception:  # a bug: say so, and keep polling
                 log.exception("background cache poll failed")
 
     def start_background(self) -> None:
-        """Start the background loop (call from inside the serving event loop)."""
+        """Start the background loop, and on PostgreSQL the epoch listener (call from inside the
+        serving event loop)."""
         if self._poller is None:
             self._poller = asyncio.create_task(self._background())
+        if self._listening is None and self.db.dialect == "postgresql":
+            self._listener = EpochListener(self.db.engine, self._heard)
+            self._listening = asyncio.create_task(self._listener.run())
 
     def run_in_background(
         self,
@@ -205,7 +263,7 @@ class Runtime:
         self._tasks.append((asyncio.create_task(work()), stop))
 
     async def stop_background(self) -> None:
-        """Stop the cache-epoch poll and every task `run_in_background` started."""
+        """Stop the cache-epoch poll, the listener and every task `run_in_background` started."""
         started, self._tasks = self._tasks, []
         asked = [task for task, stop in started if stop is not None]
         for _, stop in started:
@@ -215,9 +273,9 @@ class Runtime:
             # A token request under way may take the token timeout; its answer must be stored.
             await asyncio.wait(asked, timeout=self.settings.token_timeout + 5)
         tasks = [task for task, _ in started]
-        if self._poller is not None:
-            tasks.append(self._poller)
-            self._poller = None
+        tasks += [t for t in (self._poller, self._listening, self._catching_up) if t is not None]
+        self._poller = self._listening = self._catching_up = None
+        self._listener = None
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from keygate.catalog.loader import AppOverrides
 from keygate.local_url import local_url
@@ -24,6 +26,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".keygate")
     database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    """PostgreSQL connections each process keeps open (plus one for LISTEN)."""
+    database_max_overflow: int = Field(default=10, ge=0)
+    """PostgreSQL connections a process may open beyond the pool under load, closed after."""
     public_url: str = ""
     """The origin browsers and callers use; unset, it is `served_url` (the host and port served)."""
     encryption_key: SecretStr | None = None
@@ -66,9 +72,25 @@ class Settings(BaseSettings):
     """Connections the scheduler claims from the database in one statement."""
 
     rate_limit_per_second: float = Field(default=0.0, ge=0)
-    """Requests per second each API key may make through this process's gateway (0: no limit)."""
+    """Requests per second each API key may make through the gateway (0: no limit): across the
+    whole fleet on PostgreSQL (every replica needs the same value), per process on SQLite."""
     rate_limit_burst: int = Field(default=0, ge=0)
     """Requests a key may make at once before the per-second rate applies (0: one second's)."""
+    control_rate_limit_per_second: float = Field(default=20.0, ge=0)
+    """Control-plane requests per second (connections, apps, connect pages, docs; not /healthz,
+    /readyz, /metrics) each client address may make, per process (0: no limit)."""
+    control_rate_limit_burst: int = Field(default=100, ge=0)
+    """Control-plane requests an address may make at once (0: one second's)."""
+    unknown_key_rate_limit_per_second: float = Field(default=2.0, ge=0)
+    """Lookups of API keys that turn out unknown or revoked, per second and client address, per
+    process, on both surfaces; past it, that address's keys the cache does not already hold are
+    refused 429 without a lookup (0: no limit)."""
+    unknown_key_rate_limit_burst: int = Field(default=20, ge=0)
+    """Failed key lookups an address may cause at once (0: one second's)."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Addresses or networks of the proxies in front of Keygate (comma-separated, or a JSON
+    list): for a request from one, the client address of the limits above is the last
+    `X-Forwarded-For` entry."""
 
     header_read_timeout: float = Field(default=30.0, gt=0)
     """Seconds a connection has to send a request's headers, counted from when it opens or when
@@ -111,6 +133,26 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return orjson.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -96,6 +96,10 @@ class KeygateHarness:
             # Off unless a test asks: a background pass would make token requests of its own
             # in tests that count the gateway's.
             "proactive_refresh": False,
+            # Every test client comes from 127.0.0.1: the per-address limits would make one
+            # test's requests refuse another's. Their own tests turn them on.
+            "control_rate_limit_per_second": 0,
+            "unknown_key_rate_limit_per_second": 0,
         }
         values.update(overrides)
         self.settings = Settings(**values)

@@ -56,6 +56,9 @@ class Deployment:
             "KEYGATE_LOG_LEVEL": "INFO",
             # Off unless a test asks (see KeygateHarness).
             "KEYGATE_PROACTIVE_REFRESH": "false",
+            # All from 127.0.0.1 (see KeygateHarness); their own tests turn them on.
+            "KEYGATE_CONTROL_RATE_LIMIT_PER_SECOND": "0",
+            "KEYGATE_UNKNOWN_KEY_RATE_LIMIT_PER_SECOND": "0",
             **sandbox_env(self.app, self.sandbox),
         }
         return {**os.environ, **values}

@@ -50,6 +50,9 @@ class ServerThread:
             loop="asyncio",
             http="h11",
             timeout_keep_alive=30,
+            # As granian serves Keygate: the peer is the client, X-Forwarded-For only a header
+            # (uvicorn would otherwise take it from 127.0.0.1 as the client's address).
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -22,7 +22,8 @@ async def get_caller(
     `_declared` only puts the security scheme in the OpenAPI document: the raw header is
     checked here, so every malformed value gets the same 401 JSON answer.
     """
-    return await reads.api_key(request.headers.get("authorization"))
+    address = request.scope.get("keygate.client", "")  # set by KeygateApp when limits are on
+    return await reads.api_key(request.headers.get("authorization"), address)
 
 
 CallerDep = Annotated[ApiKeyRecord, Depends(get_caller)]

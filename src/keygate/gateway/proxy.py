@@ -54,7 +54,7 @@ from keygate.gateway.headers import (
 from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, client_rewrites_path, split_app
-from keygate.gateway.ratelimit import KeyRateLimiter
+from keygate.gateway.ratelimit import AddressLimiter, FleetRateLimiter, KeyRateLimiter
 from keygate.gateway.request_log import RequestLog
 from keygate.oauth.lifecycle import TokenLifecycle
 from keygate.settings import Settings
@@ -104,6 +104,8 @@ class Gateway:
         outage: StoreOutage,
         metrics: GatewayMetrics,
         clock: Clock,
+        limiter: KeyRateLimiter | FleetRateLimiter | None = None,
+        addresses: AddressLimiter | None = None,
     ) -> None:
         # Bound once: the mapping is updated in place, never replaced (see `Runtime.reload`).
         self._app_of = apps.get
@@ -122,8 +124,10 @@ class Gateway:
         self._lifecycle = lifecycle
         self._injector = Injector(reads, lifecycle, cache)
         self._background: set[asyncio.Task[None]] = set()
-        limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        if limiter is None:
+            limiter = KeyRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._limiter = limiter if limiter.enabled else None
+        self._addresses = addresses or AddressLimiter(0, 0)
         self._max_body = settings.max_request_body
         self._body = BodyReader(settings.body_idle_timeout)
         self._log = RequestLog(
@@ -201,10 +205,12 @@ class Gateway:
                 or route.refresh_at <= now
                 or self._credential_of(route.connection.id) is not route.credential
             ):
-                route = await self._resolve(app, authorization, choice, scope["headers"])
+                route = await self._resolve(app, authorization, choice, scope)
             self._cache.key_uses[route.key_id] = now
-            if self._limiter is not None:
-                self._limiter.check(route.key_id)
+            # A token this process holds is spent with no await; only without one does the
+            # limiter lease (on PostgreSQL) or refuse.
+            if self._limiter is not None and not self._limiter.take(route.key_id):
+                await self._limiter.admit(route.key_id)
             connection_id = route.connection.id
             injection = route.injection
             auth = injection.auth
@@ -335,14 +341,16 @@ class Gateway:
         app: ConfiguredApp,
         auth: bytes | None,
         choice: bytes | None,
-        headers: list[tuple[bytes, bytes]],
+        scope: Scope,
     ) -> _Route:
         """Key, connection and credential from the cache or the store; kept as a route while
-        nothing is written and the token is not due for refresh (`headers`, the caller's, only
-        name the header an error is about)."""
+        nothing is written and the token is not due for refresh (the scope gives the client's
+        address and the header an error is about)."""
         generation = self._cache.generation
-        key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
-        connection = await self._choose(key.workspace_id, app, choice, headers)
+        key = await self._reads.api_key(
+            auth.decode("latin-1") if auth else None, self._addresses.address(scope)
+        )
+        connection = await self._choose(key.workspace_id, app, choice, scope["headers"])
         injection, credential = await self._injector.injection_for(app, connection)
         route = _Route(
             app=app,

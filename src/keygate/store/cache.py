@@ -1,8 +1,10 @@
 """An in-process cache of what the proxy reads on every request, so the hot path makes no query.
 
 Every write made through `Database.write` bumps a shared epoch row. This process clears its cache
-right after its own writes; the runtime's background loop polls the epoch
-(`KEYGATE_CACHE_POLL_INTERVAL`, default 1 s), so another process's write is seen within one poll.
+right after its own writes. On PostgreSQL the write also notifies every listening process, which
+clears its cache as soon as it hears (`keygate.store.notify`: milliseconds); the runtime's
+background loop polls the epoch (`KEYGATE_CACHE_POLL_INTERVAL`, default 1 s) as the fallback —
+on SQLite, or while a listener reconnects — so another process's write is seen within one poll.
 
 A clear does not throw entries away: it sets them aside as "last good". The next read of an entry
 reloads it from the store, as before; only when the store is unreachable (StoreUnavailable) is the

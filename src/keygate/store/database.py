@@ -13,6 +13,16 @@ from keygate.errors import StoreUnavailable
 from keygate.store.outage import StoreOutage, is_unreachable
 from keygate.store.schema import CacheEpoch
 
+EPOCH_CHANNEL = "keygate_epoch"
+"""The PostgreSQL channel every epoch bump notifies, with the new epoch as its payload."""
+
+# One statement: PostgreSQL delivers the notification when (and only if) the write commits, to
+# every listening replica, and it costs the write no extra round trip.
+_BUMP_AND_NOTIFY = text(
+    "UPDATE cache_epoch SET value = value + 1 WHERE id = 1 "
+    "RETURNING value, pg_notify(:channel, value::text)"
+).bindparams(channel=EPOCH_CHANNEL)
+
 
 class Database:
     """An engine plus what every write needs: the cipher and the cache-epoch bump."""
@@ -56,16 +66,20 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that also bumps the cache epoch, so every process drops stale caches."""
+        """A transaction that also bumps the cache epoch, so every process drops stale caches
+        (on PostgreSQL it also notifies `EPOCH_CHANNEL`, which listening processes hear at once)."""
         async with self.sessions() as session:
             async with session.begin():
                 yield session
-                epoch = await session.scalar(
-                    update(CacheEpoch)
-                    .where(CacheEpoch.id == 1)
-                    .values(value=CacheEpoch.value + 1)
-                    .returning(CacheEpoch.value)
-                )
+                if self.dialect == "postgresql":
+                    epoch = await session.scalar(_BUMP_AND_NOTIFY)
+                else:
+                    epoch = await session.scalar(
+                        update(CacheEpoch)
+                        .where(CacheEpoch.id == 1)
+                        .values(value=CacheEpoch.value + 1)
+                        .returning(CacheEpoch.value)
+                    )
             for hook in self._after_write:
                 await hook(int(epoch or 0))
 

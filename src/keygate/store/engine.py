@@ -52,8 +52,9 @@ def create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for a SQLite or PostgreSQL URL."""
+def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """An async engine for a SQLite or PostgreSQL URL (PostgreSQL: a pool of `pool_size`
+    connections kept, up to `max_overflow` more under load)."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         if url.startswith("sqlite://") and "+aiosqlite" not in url:
@@ -70,7 +71,10 @@ def create_engine(url: str) -> AsyncEngine:
         # asyncpg waits 60 s for an unanswered connect by default: in a network cut every
         # request that needs the database would hang that long before its 503.
         kwargs.update(
-            pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args={"timeout": 10}
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+            connect_args={"timeout": 10},
         )
     else:
         raise ConfigurationError(

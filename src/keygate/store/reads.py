@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Protocol
 
 from keygate.crypto import hash_api_key
-from keygate.errors import InvalidApiKey
+from keygate.errors import InvalidApiKey, RateLimited
 from keygate.store.cache import StateCache, is_missing
 from keygate.store.connections import ConnectionRepository
 from keygate.store.keys import KeyRepository
 from keygate.store.records import ApiKeyRecord, ConnectionRecord, CredentialRecord
+
+
+class FailedLookupLimit(Protocol):
+    """A per-address budget of failed key lookups (`keygate.gateway.ratelimit.AddressLimiter`)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a limit is configured."""
+
+    def wait(self, address: str) -> float:
+        """Seconds until the address may cause another lookup (0: now)."""
+
+    def spend(self, address: str) -> float:
+        """Count a failed lookup of the address."""
+
+    def refuse(self, message: str, wait: float) -> RateLimited:
+        """The 429 for an address over its budget."""
+
 
 _BEARER = "bearer "
 
@@ -38,20 +57,37 @@ class CachedReads:
     """
 
     def __init__(
-        self, keys: KeyRepository, connections: ConnectionRepository, cache: StateCache
+        self,
+        keys: KeyRepository,
+        connections: ConnectionRepository,
+        cache: StateCache,
+        unknown_keys: FailedLookupLimit | None = None,
     ) -> None:
         self._keys = keys
         self._connections = connections
         self._cache = cache
+        self._unknown_keys = unknown_keys if unknown_keys and unknown_keys.enabled else None
 
-    async def api_key(self, authorization: str | None) -> ApiKeyRecord:
-        """The caller's key from its Authorization header; raises InvalidApiKey."""
+    async def api_key(self, authorization: str | None, address: str = "") -> ApiKeyRecord:
+        """The caller's key from its Authorization header; raises InvalidApiKey, or RateLimited
+        when `address` (the client's) has caused too many failed lookups lately."""
         token = bearer_token(authorization)
         if token is None or len(token) > 200:
             raise InvalidApiKey
         digest = hash_api_key(token)
         cached = self._cache.keys.get(digest)
         if is_missing(cached):
+            limiter = self._unknown_keys
+            # A key a clear set aside was valid moments ago: its caller is not the flood, and
+            # must not be locked out by one sharing its address (a proxy not yet trusted).
+            if (
+                limiter is not None
+                and (wait := limiter.wait(address))
+                and is_missing(self._cache.keys.last_good(digest))
+            ):
+                raise limiter.refuse(
+                    "Too many requests with unknown or revoked API keys from this address.", wait
+                )
             # Unknown keys are not cached (a flood of made-up keys must not fill the cache).
             found = await self._cache.load(
                 self._cache.keys,
@@ -60,6 +96,8 @@ class CachedReads:
                 store_none=False,
             )
             if found is None:
+                if limiter is not None:
+                    limiter.spend(address)
                 raise InvalidApiKey
             record = found
         else:

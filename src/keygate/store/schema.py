@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -178,3 +179,18 @@ class CacheEpoch(Base):
     __tablename__ = "cache_epoch"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RateBucket(Base):
+    """A key's fleet-wide rate-limit bucket, which replicas lease tokens from in small batches
+    (see `keygate.gateway.ratelimit`); times are the database's clock, in epoch seconds."""
+
+    __tablename__ = "rate_buckets"
+    key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    """What the bucket held at `stamp`, after the lease made then."""
+    stamp: Mapped[float] = mapped_column(Float)
+    granted: Mapped[int] = mapped_column(Integer)
+    """How many tokens the last lease took (the statement's answer)."""
+    leases: Mapped[int] = mapped_column(BigInteger)
+    """Leases taken since the bucket was created (what the limit costs the database)."""
