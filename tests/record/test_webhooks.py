@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from keygate.store.events import EventType
 from keygate.store.records import Status
@@ -252,3 +254,39 @@ def test_the_allow_list_restricts_destinations(tmp_path: Path) -> None:
         tenant.close()
     finally:
         harness.stop()
+
+
+def test_two_replicas_deliver_each_event_once_in_order(
+    hooks: KeygateHarness,
+    receiver: tuple[WebhookReceiver, ServerThread],
+    tmp_path: Path,
+) -> None:
+    got, server = receiver
+    second = KeygateHarness(
+        tmp_path,
+        hooks.settings.resolved_database_url,
+        encryption_key=SecretStr(hooks.encryption_key),
+        migrate_on_start=False,
+        **FAST,
+    )
+    try:
+        tenant = hooks.tenant()
+        webhook = register(tenant, f"{server.url}/replicas", ["connection.created"])
+        got.secret = webhook["secret"]
+        ids = []
+        via_second = httpx.Client(
+            base_url=second.url, headers={"Authorization": f"Bearer {tenant.key}"}
+        )
+        for index in range(8):
+            # Events recorded by either replica; both delivery workers poll the one outbox.
+            http = tenant.http if index % 2 else via_second
+            created = http.post("/connections", json={"app": "klaviyo"})
+            ids.append(created.json()["connection"]["connection_id"])
+        wait_for(lambda: len(got.accepted()) >= 8)
+        time.sleep(0.5)  # time for a duplicate to show, if there were one
+        assert [r.body["data"]["connection_id"] for r in got.received] == ids
+        assert all(r.verified for r in got.received)
+        via_second.close()
+        tenant.close()
+    finally:
+        second.stop()
