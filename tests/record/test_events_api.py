@@ -6,7 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
+from keygate.sandbox.config import DEFAULT_PRIVATE_KEY
+from tests.connect.test_api_key_flow import create_api_key_connection, submit
 from tests.support.harness import KeygateHarness, Tenant
+from tests.support.sandboxes import SandboxedKeygate
 
 
 def events(tenant: Tenant, **params: Any) -> list[dict[str, Any]]:
@@ -91,3 +96,29 @@ def test_another_workspace_never_sees_the_events(keygate: KeygateHarness, tenant
         assert events(other, connection=connection_id) == []
     finally:
         other.close()
+
+
+def test_a_person_connecting_through_the_connect_page_is_recorded(
+    sandboxed: SandboxedKeygate,
+) -> None:
+    tenant = sandboxed.tenant()
+    try:
+        connection = create_api_key_connection(tenant)
+        with httpx.Client(base_url=sandboxed.keygate.url, timeout=30) as browser:
+            page = browser.get(connection["url"])
+            assert submit(browser, page, DEFAULT_PRIVATE_KEY).status_code == 200
+            again = browser.get(
+                tenant.http.get(f"/connections/{connection['connection_id']}").json()["connection"][
+                    "url"
+                ]
+            )
+            assert submit(browser, again, DEFAULT_PRIVATE_KEY).status_code == 200
+        found = events(tenant, connection=connection["connection_id"])
+        assert [(e["type"], e["actor"]) for e in found] == [
+            ("connection.created", f"key:{tenant.key[:11]}"),
+            ("connection.activated", "keygate"),
+            ("connection.reauthorized", "keygate"),
+        ]
+        assert DEFAULT_PRIVATE_KEY not in tenant.http.get("/events").text
+    finally:
+        tenant.close()
