@@ -78,7 +78,7 @@ class RequestLogRepository:
         # back (about a third of the CPU a session's bulk insert spends per row).
         async with self._db.sessions() as session, session.begin():
             connection = await session.connection()
-            await connection.execute(insert(RequestLogRow.__table__), list(rows))
+            await connection.execute(insert(RequestLogRow), list(rows))
 
     async def list(
         self, workspace_id: str, filters: RequestLogFilter, limit: int, after_seq: int = 0
