@@ -25,7 +25,7 @@ from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
 from keygate.connect.tokens import connect_url
-from keygate.control import apps, connections, docs, openapi
+from keygate.control import apps, connections, docs, openapi, record, webhooks
 from keygate.control.deps import Collaborators, provide, provided
 from keygate.control.security_headers import SecurityHeaders
 from keygate.errors import (
@@ -38,9 +38,11 @@ from keygate.errors import (
     render_error,
 )
 from keygate.gateway.bodies import BodyReader
+from keygate.gateway.log_sink import StoredRequestLog
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
 from keygate.gateway.ratelimit import AddressLimiter, FleetRateLimiter, KeyRateLimiter
+from keygate.gateway.request_log import Entry
 from keygate.mcp_server.endpoint import McpEndpoint
 from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.oauth.scheduler import RefreshScheduler, SchedulePolicy
@@ -52,6 +54,8 @@ from keygate.store.ratelimits import RateBuckets
 from keygate.store.reads import CachedReads
 from keygate.store.refresh_claims import RefreshClaims
 from keygate.store.sessions import SessionRepository
+from keygate.webhooks.destinations import DestinationPolicy
+from keygate.webhooks.worker import DeliveryWorker
 
 log = logging.getLogger("keygate")
 Scope = dict[str, Any]
@@ -127,6 +131,8 @@ def build_control_app() -> FastAPI:
         pages.router,
         oauth_flow.router,
         docs.router,
+        record.router,
+        webhooks.router,
         ops_router,
     )
     for router in routers:
@@ -210,6 +216,7 @@ def _build_gateway(
     lifecycle: TokenLifecycle,
     limiter: KeyRateLimiter | FleetRateLimiter,
     addresses: AddressLimiter,
+    store_log: Callable[[list[Entry]], None] | None,
 ) -> Gateway:
     """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
     the pooled upstream client must be created)."""
@@ -229,6 +236,7 @@ def _build_gateway(
         clock=runtime.clock,
         limiter=limiter,
         addresses=addresses,
+        store_log=store_log,
     )
 
 
@@ -262,6 +270,8 @@ class KeygateApp:
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
         self.mcp: McpEndpoint | None = None
+        self.stored_log: StoredRequestLog | None = None
+        self.webhook_worker: DeliveryWorker | None = None
         self._serving = AsyncExitStack()
 
     async def startup(self) -> None:
@@ -278,14 +288,36 @@ class KeygateApp:
         self.runtime = runtime
         # One cache of reads for the process, shared by the gateway and the control plane.
         reads = CachedReads(runtime.keys, runtime.connections, runtime.cache, self._unknown_keys)
+        settings = self.settings
+        if settings.request_log:
+            self.stored_log = StoredRequestLog(
+                runtime.request_logs, settings.request_log_queue_rows
+            )
+            self.stored_log.start()
         self._key_limit = key_rate_limiter(runtime)
         lifecycle = _build_lifecycle(runtime, self._on_refresh_step)
         self.gateway = _build_gateway(
-            runtime, reads, self.metrics, lifecycle, self._key_limit, self._unknown_keys
+            runtime,
+            reads,
+            self.metrics,
+            lifecycle,
+            self._key_limit,
+            self._unknown_keys,
+            self.stored_log.put if self.stored_log else None,
         )
-        if self.settings.proactive_refresh:
+        if settings.proactive_refresh:
             scheduler = _build_scheduler(runtime, lifecycle)
             runtime.run_in_background(scheduler.run, scheduler.stop)
+        destinations = DestinationPolicy(settings.webhook_allowed_destinations)
+        self.webhook_worker = DeliveryWorker(
+            runtime.webhooks,
+            destinations,
+            schedule=settings.webhook_retry_schedule,
+            poll_interval=settings.webhook_poll_interval,
+            lease_seconds=settings.webhook_lease_seconds,
+            timeout=settings.webhook_timeout,
+        )
+        self.webhook_worker.start()
         provide(
             self.control,
             Collaborators(
@@ -301,6 +333,10 @@ class KeygateApp:
                 metrics=self.metrics,
                 public_url=self.settings.public_url,
                 session_ttl_seconds=self.settings.session_ttl_seconds,
+                request_logs=runtime.request_logs,
+                events=runtime.events,
+                webhooks=runtime.webhooks,
+                check_destination=destinations.check,
             ),
         )
         # The MCP tools call this very app (control plane and gateway) with the caller's key.
@@ -321,10 +357,16 @@ class KeygateApp:
         """Stop the MCP endpoint, flush the access log and close the runtime."""
         self.mcp = None
         await self._serving.aclose()
+        if self.webhook_worker is not None:
+            await self.webhook_worker.close()
+            self.webhook_worker = None
         if self.gateway is not None:
             self.gateway.close()
         if isinstance(self._key_limit, FleetRateLimiter):
             await self._key_limit.close()
+        if self.stored_log is not None:
+            await self.stored_log.close()
+            self.stored_log = None
         if self.runtime is not None:
             await self.runtime.close()
             self.runtime = None

@@ -67,6 +67,21 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "skills", "keygate.cli.skills_cmd:app", "Agent skills written for this deployment."
     ),
+    LazyCommand(
+        "logs",
+        "keygate.cli.record_cmd:logs",
+        "Print the gateway requests of the workspace of KEYGATE_API_KEY, oldest first.",
+    ),
+    LazyCommand(
+        "events",
+        "keygate.cli.record_cmd:events",
+        "Print the audit events of the workspace of KEYGATE_API_KEY, oldest first.",
+    ),
+    LazyCommand(
+        "webhooks",
+        "keygate.cli.record_cmd:webhooks_app",
+        "Webhook endpoints of the workspace of KEYGATE_API_KEY.",
+    ),
     LazyCommand("version", "keygate.cli.main:version", "Print the version."),
 )
 
