@@ -1,0 +1,46 @@
+// The dashboard's one script (CSP: script-src 'self'): copy buttons and the catalog filter.
+"use strict";
+
+function announce(text) {
+  const region = document.getElementById("announce");
+  if (region) region.textContent = text;
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.copy");
+  if (!button) return;
+  let text = button.dataset.copyText;
+  if (button.dataset.copyFrom) {
+    const field = document.getElementById(button.dataset.copyFrom);
+    text = field.value;
+    field.select();
+  }
+  const copied = await copyText(text);
+  const label = button.textContent;
+  button.textContent = copied ? "Copied" : "Selected: press Ctrl+C";
+  announce(copied ? "Copied to the clipboard" : "Copying is not allowed here; the text is selected");
+  setTimeout(() => { button.textContent = label; }, 2000);
+});
+
+document.addEventListener("input", (event) => {
+  const box = event.target.closest("input[data-filter]");
+  if (!box) return;
+  const needle = box.value.trim().toLowerCase();
+  const list = document.getElementById(box.dataset.filter);
+  let shown = 0;
+  for (const choice of list.querySelectorAll("[data-search]")) {
+    const match = !needle || choice.dataset.search.includes(needle);
+    choice.hidden = !match;
+    if (match) shown += 1;
+  }
+  announce(shown + " app(s) shown");
+});
