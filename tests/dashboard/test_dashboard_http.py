@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 
 from keygate.dashboard.render import POLICY
 from keygate.dashboard.session import SESSION_COOKIE
+from keygate.store.records import Status
 from tests.conftest import fresh_database_url
 from tests.dashboard.signing_in import csrf_of, signed_in
 from tests.support.harness import KeygateHarness, Tenant
@@ -222,3 +224,25 @@ def test_the_cookie_is_secure_when_the_public_url_is_https(tmp_path: Path) -> No
         made.close()
     finally:
         harness.stop()
+
+
+def test_the_table_shows_token_expiry_and_errors(keygate: KeygateHarness, tenant: Tenant) -> None:
+    active = keygate.import_connection(
+        tenant, "constant-contact", {"access_token": "t"}, expires_in=7200
+    )
+    failed = _connection(tenant)
+    keygate.run(
+        keygate.runtime.connections.set_status(
+            failed, Status.FAILED, "oauth_access_denied", "The user denied the request."
+        )
+    )
+    with signed_in(keygate.url, tenant.key) as (client, _):
+        page = client.get("/ui/connections").text
+        expiry = (active.created_at + timedelta(seconds=7200)).strftime("%Y-%m-%d %H:")
+        row = page[page.index(f'id="row-{active.id}"') :]
+        assert expiry in row[: row.index("</tr>")]
+        row = page[page.index(f'id="row-{failed}"') :]
+        assert "oauth_access_denied: The user denied the request." in row[: row.index("</tr>")]
+        failed_only = client.get("/ui/connections?status=FAILED").text
+        assert failed in failed_only
+        assert active.id not in failed_only

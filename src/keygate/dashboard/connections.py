@@ -264,10 +264,15 @@ async def connection_status(
     connections: ConnectionsDep,
     apps: AppsDep,
 ) -> Response:
-    """The status badge of one connection (htmx polls it while the connection is PENDING)."""
+    """The status badge of one connection (htmx polls it while the connection is PENDING);
+    once the status changed, htmx is told to reload the page, which then shows the rest of
+    what changed (token expiry, error, the link's purpose)."""
     record = await _own(connections, connection_id, viewer.workspace_id)
     row = (await _rows(connections, apps, [record]))[0]
-    return page(request, "_status.html", viewer, {"row": row})
+    answer = page(request, "_status.html", viewer, {"row": row, "poll_badge": True})
+    if not row.pending and request.headers.get("hx-request"):
+        answer.headers["HX-Refresh"] = "true"
+    return answer
 
 
 @router.post("/ui/connections/{connection_id}/delete")

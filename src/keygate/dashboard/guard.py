@@ -78,12 +78,17 @@ async def get_viewer(
 
 
 def same_site(request: Request) -> bool:
-    """Whether the browser says the request comes from this site (absent headers pass: only
-    browsers send them, and the CSRF token is checked regardless)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+    """Whether the browser says the request comes from this site.
+
+    Absent headers pass (only browsers send them; the CSRF token is checked regardless), and
+    so does `Origin: null`, which Chromium sends for a form posted from a page whose
+    referrer policy is `no-referrer`, as every Keygate page's is; `Sec-Fetch-Site` still
+    tells a cross-site post from it.
+    """
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
         return False
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin is None or origin == "null":
         return True
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
