@@ -6,7 +6,7 @@ turn ACTIVE in the first without reloading it, deletes one, creates and revokes 
 
 Every dashboard tab may reach Keygate's origin only (each other request is recorded and
 aborted), must cause no Content-Security-Policy violation, and every page it shows is checked
-with axe-core (no serious or critical violation) and screenshotted at 1280×800 and 390×844
+with axe-core (no serious or critical violation) and screenshotted at 1280x800 and 390x844
 into `artifacts/ui/` (left behind by the run; git-ignored).
 """
 
