@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -25,7 +25,7 @@ from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
 from keygate.connect import oauth_flow, pages
 from keygate.connect.tokens import connect_url
-from keygate.control import apps, connections, docs, openapi
+from keygate.control import apps, connections, docs, openapi, record, webhooks
 from keygate.control.deps import Collaborators, provide, provided
 from keygate.control.security_headers import SecurityHeaders
 from keygate.errors import (
@@ -38,8 +38,10 @@ from keygate.errors import (
     render_error,
 )
 from keygate.gateway.bodies import BodyReader
+from keygate.gateway.log_sink import StoredRequestLog
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.proxy import Gateway
+from keygate.gateway.request_log import Entry
 from keygate.mcp_server.endpoint import McpEndpoint
 from keygate.oauth.lifecycle import RefreshPolicy, RefreshStep, TokenLifecycle
 from keygate.ops import router as ops_router
@@ -48,6 +50,8 @@ from keygate.settings import Settings
 from keygate.store.outage import is_unreachable
 from keygate.store.reads import CachedReads
 from keygate.store.sessions import SessionRepository
+from keygate.webhooks.destinations import DestinationPolicy
+from keygate.webhooks.worker import DeliveryWorker
 
 log = logging.getLogger("keygate")
 Scope = dict[str, Any]
@@ -123,6 +127,8 @@ def build_control_app() -> FastAPI:
         pages.router,
         oauth_flow.router,
         docs.router,
+        record.router,
+        webhooks.router,
         ops_router,
     )
     for router in routers:
@@ -145,6 +151,7 @@ def _build_gateway(
     reads: CachedReads,
     metrics: GatewayMetrics,
     on_refresh_step: RefreshStep | None,
+    store_log: Callable[[list[Entry]], None] | None,
 ) -> Gateway:
     """The gateway, given the parts of the runtime it uses (built inside the serving loop, where
     the pooled upstream client must be created)."""
@@ -176,6 +183,7 @@ def _build_gateway(
         outage=runtime.db.outage,
         metrics=metrics,
         clock=runtime.clock,
+        store_log=store_log,
     )
 
 
@@ -199,6 +207,8 @@ class KeygateApp:
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
         self.mcp: McpEndpoint | None = None
+        self.stored_log: StoredRequestLog | None = None
+        self.webhook_worker: DeliveryWorker | None = None
         self._serving = AsyncExitStack()
 
     async def startup(self) -> None:
@@ -215,7 +225,29 @@ class KeygateApp:
         self.runtime = runtime
         # One cache of reads for the process, shared by the gateway and the control plane.
         reads = CachedReads(runtime.keys, runtime.connections, runtime.cache)
-        self.gateway = _build_gateway(runtime, reads, self.metrics, self._on_refresh_step)
+        settings = self.settings
+        if settings.request_log:
+            self.stored_log = StoredRequestLog(
+                runtime.request_logs, settings.request_log_queue_rows
+            )
+            self.stored_log.start()
+        self.gateway = _build_gateway(
+            runtime,
+            reads,
+            self.metrics,
+            self._on_refresh_step,
+            self.stored_log.put if self.stored_log else None,
+        )
+        destinations = DestinationPolicy(settings.webhook_allowed_destinations)
+        self.webhook_worker = DeliveryWorker(
+            runtime.webhooks,
+            destinations,
+            schedule=settings.webhook_retry_schedule,
+            poll_interval=settings.webhook_poll_interval,
+            lease_seconds=settings.webhook_lease_seconds,
+            timeout=settings.webhook_timeout,
+        )
+        self.webhook_worker.start()
         provide(
             self.control,
             Collaborators(
@@ -233,6 +265,10 @@ class KeygateApp:
                 public_url=self.settings.public_url,
                 session_ttl_seconds=self.settings.session_ttl_seconds,
                 ui_session_ttl_seconds=self.settings.ui_session_ttl_seconds,
+                request_logs=runtime.request_logs,
+                events=runtime.events,
+                webhooks=runtime.webhooks,
+                check_destination=destinations.check,
             ),
         )
         # The MCP tools call this very app (control plane and gateway) with the caller's key.
@@ -253,8 +289,14 @@ class KeygateApp:
         """Stop the MCP endpoint, flush the access log and close the runtime."""
         self.mcp = None
         await self._serving.aclose()
+        if self.webhook_worker is not None:
+            await self.webhook_worker.close()
+            self.webhook_worker = None
         if self.gateway is not None:
             self.gateway.close()
+        if self.stored_log is not None:
+            await self.stored_log.close()
+            self.stored_log = None
         if self.runtime is not None:
             await self.runtime.close()
             self.runtime = None

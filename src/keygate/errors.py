@@ -56,6 +56,10 @@ class KeygateError(Exception):
         "Keygate hit an internal error; the X-Request-Id of this response is in its log."
     )
 
+    caller: tuple[str, str] | None = None
+    """The (workspace id, API key prefix) of the gateway request refused, when known (set by
+    the gateway for its request log; never part of the answer)."""
+
     def __init__(
         self,
         message: str | None = None,

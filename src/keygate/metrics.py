@@ -120,6 +120,19 @@ class _Metrics:
             "Database operations refused: unreachable.",
             registry=registry,
         )
+        self.request_log_dropped = Counter(
+            "keygate_request_log_dropped",
+            "Request-log rows not stored, by reason (queue_full: the store fell behind; "
+            "store_error: the write failed).",
+            ["reason"],
+            registry=registry,
+        )
+        self.webhook_attempts = Counter(
+            "keygate_webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered, failed, disabled).",
+            ["outcome"],
+            registry=registry,
+        )
         # The gateway's children by label values: `labels()` takes a lock and checks its
         # arguments each call, several times the cost of the write itself.
         self.requests_of: dict[tuple[str, int], Counter] = {}
@@ -218,6 +231,17 @@ def count_rate_limit_refusal(scope: str) -> None:
 def count_cache_reload(reason: str) -> None:
     """Count a cache clear, by what announced the write (`local`, `poll`, `notify`)."""
     _current().cache_reloads.labels(reason).inc()
+
+
+def count_request_log_dropped(reason: str, rows: int) -> None:
+    """Count request-log rows dropped (`queue_full`, `store_error`)."""
+    if rows:
+        _current().request_log_dropped.labels(reason).inc(rows)
+
+
+def count_webhook_attempt(outcome: str) -> None:
+    """Count a webhook delivery attempt (`delivered`, `failed`, `disabled`)."""
+    _current().webhook_attempts.labels(outcome).inc()
 
 
 def store_unreachable(*, outage_began: bool) -> None:

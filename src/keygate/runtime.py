@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from pyreqwest.client import Client, ClientBuilder
@@ -23,8 +24,11 @@ from keygate.store.cache import StateCache
 from keygate.store.connections import ConnectionRepository
 from keygate.store.database import Database
 from keygate.store.engine import create_engine, migrate
+from keygate.store.events import EventRepository
 from keygate.store.keys import KeyRepository
+from keygate.store.request_logs import RequestLogRepository
 from keygate.store.sessions import SessionRepository
+from keygate.store.webhooks import WebhookRepository
 
 log = logging.getLogger("keygate")
 
@@ -71,6 +75,9 @@ class Runtime:
         self.keys = KeyRepository(db)
         self.connections = ConnectionRepository(db)
         self.app_configs = AppConfigRepository(db)
+        self.request_logs = RequestLogRepository(db)
+        self.events = EventRepository(db)
+        self.webhooks = WebhookRepository(db)
         self.cache = StateCache(outage=db.outage)
         self.apps: dict[str, ConfiguredApp] = {}
         self._upstream: Client | None = upstream
@@ -163,10 +170,12 @@ class Runtime:
 
     async def _background(self) -> None:
         """Forever: notice other processes' writes and a changed key file; every 30 s store
-        key-use times and purge spent connect sessions."""
+        key-use times and purge spent connect sessions; every
+        `request_log_prune_interval` prune the stored request log."""
         interval = self.settings.cache_poll_interval
         housekeeping_every = max(1, round(30 / interval))
         ticks = 0
+        pruned_at = 0.0
         while True:
             await asyncio.sleep(interval)
             ticks += 1
@@ -181,10 +190,20 @@ class Runtime:
                 if ticks % housekeeping_every == 0:
                     await self._flush_key_uses()
                     await SessionRepository(self.db).purge_expired()
+                if time.monotonic() - pruned_at >= self.settings.request_log_prune_interval:
+                    pruned_at = time.monotonic()
+                    await self.prune_request_log()
             except StoreUnavailable:
                 pass  # an outage: logged once by the store when it starts and when it ends
             except Exception:  # a bug: say so, and keep polling
                 log.exception("background cache poll failed")
+
+    async def prune_request_log(self) -> int:
+        """Delete stored requests past the retention age or beyond the row cap; how many."""
+        settings = self.settings
+        return await self.request_logs.prune(
+            timedelta(days=settings.request_log_retention_days), settings.request_log_max_rows
+        )
 
     def start_background(self) -> None:
         """Start the background loop (call from inside the serving event loop)."""

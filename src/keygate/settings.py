@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from keygate.catalog.loader import AppOverrides
 
@@ -85,6 +85,35 @@ class Settings(BaseSettings):
     """`text`: one plain line per record; `json`: one JSON object per line. Both for the access
     log and for every logger (Keygate's and granian's)."""
 
+    request_log: bool = True
+    """Whether gateway requests are stored for `GET /logs` (the access log is separate)."""
+    request_log_retention_days: float = Field(default=7.0, gt=0)
+    """Stored requests older than this are pruned."""
+    request_log_max_rows: int = Field(default=1_000_000, ge=1)
+    """At most about this many stored requests are kept (the oldest are pruned first)."""
+    request_log_prune_interval: float = Field(default=300.0, gt=0)
+    """Seconds between prunings of the stored request log."""
+    request_log_queue_rows: int = Field(default=20_000, ge=1)
+    """Requests a process holds for the store while it is slow or down; beyond, they are
+    dropped and counted (`keygate_request_log_dropped_total`), never blocking a request."""
+
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    """Seconds before each delivery attempt (the first is counted from the event, each later one
+    from the attempt before): Standard Webhooks' suggested schedule. Comma-separated in the
+    environment. After the last attempt fails the delivery is marked failed."""
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a receiver has to answer a delivery."""
+    webhook_allowed_destinations: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts (`hooks.example.com`) and networks (`10.0.0.0/8`, `127.0.0.1/32`) webhooks may be
+    delivered to, comma-separated; empty: any http(s) destination."""
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    """Seconds between the delivery worker's looks at the outbox."""
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    """How long a process's claim on an endpoint's queue lasts without being renewed; after a
+    crash, another process (or the restarted one) resumes delivering then."""
+
     _public_url_given: bool = PrivateAttr(default=False)
 
     api_key: SecretStr | None = None
@@ -98,6 +127,20 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("webhook_retry_schedule", "webhook_allowed_destinations", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: list[float]) -> list[float]:
+        if not value or any(delay < 0 for delay in value):
+            raise ValueError("must list one or more delays in seconds, none negative")
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod

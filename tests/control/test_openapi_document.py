@@ -18,6 +18,11 @@ CONTROL = {
     "/apps/{app}",
     "/apps/skill",
     "/apps/{app}/skill",
+    "/logs",
+    "/events",
+    "/webhooks",
+    "/webhooks/{webhook_id}",
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
 }
 
 

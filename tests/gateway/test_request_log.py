@@ -222,5 +222,5 @@ def _readable(fd: int) -> bool:
 
 def _queue(log: RequestLog, *entry: Any) -> None:
     """Queue one request's entry as the gateway does: append, then `appended()`."""
-    log.entries.append(entry)  # type: ignore[arg-type]
+    log.entries.append((*entry, b"", None, False))  # type: ignore[arg-type]
     log.appended()

@@ -44,7 +44,7 @@ def test_upgrade_from_the_first_schema_keeps_app_settings(tmp_path: Path) -> Non
     client_id, device_url, versions = asyncio.run(scenario())
     assert client_id == "cid"
     assert device_url == "http://127.0.0.1:9/device"
-    assert versions == ["0003"]
+    assert versions == ["0004_record"]
 
 
 def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
@@ -79,4 +79,4 @@ def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
         await engine.dispose()
         return found
 
-    assert asyncio.run(version()) == ["0003"]
+    assert asyncio.run(version()) == ["0004_record"]

@@ -16,6 +16,7 @@ from keygate.errors import ConfigurationError
 from keygate.oauth.revoke import revoke_connection
 from keygate.runtime import Runtime
 from keygate.store.connections import ConnectionFilter
+from keygate.store.events import OPERATOR
 from keygate.store.records import Status
 from keygate.store.schema import utcnow
 
@@ -122,7 +123,7 @@ def create(
                     f"no OAuth client for {app_name}; run: keygate apps configure {app_name} "
                     "--client-id … --client-secret …"
                 )
-        record = await rt.connections.create(ws.id, app_name, chosen.value, {})
+        record = await rt.connections.create(ws.id, app_name, chosen.value, {}, actor=OPERATOR)
         if not device:
             return _view(rt, record), None
         if not json_out:
@@ -179,7 +180,7 @@ def delete(connection_id: str, json_out: JsonOpt = False) -> None:
         await revoke_connection(
             record, rt.apps.get(record.app), connections=rt.connections, client=rt.upstream
         )
-        await rt.connections.delete(record.id)
+        await rt.connections.delete(record.id, actor=OPERATOR)
         return _view(rt, record, deleted=True)
 
     view = run(_delete)
@@ -213,12 +214,14 @@ def import_tokens(
         configured = rt.apps.get(app_name)
         if configured is None or configured.oauth() is None:
             raise ConfigurationError(f"{app_name!r} is not an OAuth app in the catalog")
-        record = await rt.connections.create(ws.id, app_name, Method.OAUTH2.value, {})
+        record = await rt.connections.create(
+            ws.id, app_name, Method.OAUTH2.value, {}, actor=OPERATOR
+        )
         values = {"access_token": token, "token_type": "Bearer"}
         if refresh_token:
             values["refresh_token"] = refresh_token
         expires_at = utcnow() + timedelta(seconds=expires_in) if expires_in else None
-        active = await rt.connections.activate(record.id, values, expires_at)
+        active = await rt.connections.activate(record.id, values, expires_at, actor=OPERATOR)
         assert active is not None
         return _view(rt, active)
 

@@ -39,6 +39,7 @@ from keygate.errors import (
 )
 from keygate.oauth.revoke import revoke_connection
 from keygate.store.connections import ConnectionFilter
+from keygate.store.events import key_actor
 from keygate.store.records import Status
 
 log = logging.getLogger("keygate.control")
@@ -172,7 +173,12 @@ async def create_connection(
     if body.scopes is not None and method is not Method.OAUTH2:
         raise BadRequest("scopes apply to OAUTH2 connections only.")
     record = await connections.create(
-        caller.workspace_id, body.app, method.value, body.metadata, body.scopes
+        caller.workspace_id,
+        body.app,
+        method.value,
+        body.metadata,
+        body.scopes,
+        actor=key_actor(caller.prefix),
     )
     log.info("connection %s created (%s, %s)", record.id, record.app, record.method)
     view = connection_view(record, public_url, cipher)
@@ -223,7 +229,7 @@ async def delete_connection(
     if record is None:
         raise ConnectionNotFound
     await revoke_connection(record, apps.get(record.app), connections=connections, client=upstream)
-    await connections.delete(record.id)
+    await connections.delete(record.id, actor=key_actor(caller.prefix))
     reads.forget_connection(record.id)
     log.info("connection %s deleted (%s)", record.id, record.app)
     view = connection_view(record, public_url, cipher, deleted=True)

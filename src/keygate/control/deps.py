@@ -8,7 +8,7 @@ sees the runtime.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -20,9 +20,12 @@ from keygate.crypto import Cipher
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.store.connections import ConnectionRepository
 from keygate.store.database import Database
+from keygate.store.events import EventRepository
 from keygate.store.keys import KeyRepository
 from keygate.store.reads import CachedReads
+from keygate.store.request_logs import RequestLogRepository
 from keygate.store.sessions import SessionRepository
+from keygate.store.webhooks import WebhookRepository
 
 Apps = Mapping[str, ConfiguredApp]
 
@@ -46,6 +49,11 @@ class Collaborators:
     public_url: str
     session_ttl_seconds: int
     ui_session_ttl_seconds: int
+    request_logs: RequestLogRepository
+    events: EventRepository
+    webhooks: WebhookRepository
+    check_destination: Callable[[str], Awaitable[None]]
+    """Raises BadRequest unless a webhook URL is one deliveries may go to."""
 
 
 def provide(api: FastAPI, collaborators: Collaborators) -> None:
@@ -127,6 +135,26 @@ async def get_session_ttl(request: Request) -> int:
     return _of(request).session_ttl_seconds
 
 
+async def get_request_logs(request: Request) -> RequestLogRepository:
+    """The stored request log."""
+    return _of(request).request_logs
+
+
+async def get_events(request: Request) -> EventRepository:
+    """The audit events."""
+    return _of(request).events
+
+
+async def get_webhooks(request: Request) -> WebhookRepository:
+    """The webhook endpoints and deliveries."""
+    return _of(request).webhooks
+
+
+async def get_destination_check(request: Request) -> Callable[[str], Awaitable[None]]:
+    """The check a webhook URL must pass (scheme, the operator's allow-list)."""
+    return _of(request).check_destination
+
+
 ConnectionsDep = Annotated[ConnectionRepository, Depends(get_connections)]
 KeysDep = Annotated[KeyRepository, Depends(get_keys)]
 UiSessionTtlDep = Annotated[int, Depends(get_ui_session_ttl)]
@@ -139,3 +167,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 PublicUrlDep = Annotated[str, Depends(get_public_url)]
 SessionTtlDep = Annotated[int, Depends(get_session_ttl)]
+RequestLogsDep = Annotated[RequestLogRepository, Depends(get_request_logs)]
+EventsDep = Annotated[EventRepository, Depends(get_events)]
+WebhooksDep = Annotated[WebhookRepository, Depends(get_webhooks)]
+DestinationCheckDep = Annotated[Callable[[str], Awaitable[None]], Depends(get_destination_check)]

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from keygate.catalog.model import Method
 from keygate.control.views import CURSOR_PATTERN
+from keygate.store.events import EventType
+from keygate.webhooks.destinations import URL_PATTERN
 
 API_KEY_SCHEME = HTTPBearer(
     scheme_name="KeygateApiKey",
@@ -234,6 +236,44 @@ def _list_parameters(apps: Sequence[str]) -> dict[str, dict[str, Any]]:
     }
 
 
+_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO-8601, e.g. 2026-12-01T10:00:00Z",
+}
+_RECORD_PARAMETERS: dict[str, dict[str, Any]] = {
+    "status": {
+        "type": "string",
+        "pattern": "^([1-5][xX][xX])?$",
+        "description": "A status class: 2xx, 4xx, 5xx…",
+    },
+    "since": _TIME,
+    "until": _TIME,
+    "type": {"type": "string", "enum": [t.value for t in EventType]},
+}
+_WEBHOOK_BODY = {
+    "title": "CreateWebhook",
+    "type": "object",
+    "properties": {
+        "url": {
+            "type": "string",
+            "maxLength": 2048,
+            "pattern": URL_PATTERN,
+            "description": "An http:// or https:// URL (the operator may restrict destinations).",
+        },
+        "event_types": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 100,
+            "items": {"type": "string", "enum": [t.value for t in EventType]},
+            "description": "The event types to deliver (default: all).",
+        },
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+}
+
+
 def build_openapi(api: FastAPI, methods_by_app: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     """The document for `api`, with the catalog-dependent parts for these apps and methods."""
     doc = get_openapi(
@@ -255,6 +295,16 @@ def build_openapi(api: FastAPI, methods_by_app: Mapping[str, Sequence[str]]) -> 
     for parameter in connections["get"]["parameters"]:
         if parameter["name"] in exact:
             parameter["schema"] = exact[parameter["name"]]
+    record = {**_RECORD_PARAMETERS, "cursor": exact["cursor"]}
+    for path in ("/logs", "/events"):
+        for parameter in doc["paths"].get(path, {}).get("get", {}).get("parameters", []):
+            if parameter["name"] in record:
+                parameter["schema"] = record[parameter["name"]]
+    if "/webhooks" in doc["paths"]:
+        doc["paths"]["/webhooks"]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _WEBHOOK_BODY}},
+        }
     return doc
 
 

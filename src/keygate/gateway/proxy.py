@@ -55,7 +55,7 @@ from keygate.gateway.injection import Injection, Injector
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.gateway.paths import check_native_path, check_query, client_rewrites_path, split_app
 from keygate.gateway.ratelimit import KeyRateLimiter
-from keygate.gateway.request_log import RequestLog
+from keygate.gateway.request_log import Entry, RequestLog
 from keygate.oauth.lifecycle import TokenLifecycle
 from keygate.settings import Settings
 from keygate.store.cache import StateCache
@@ -104,6 +104,7 @@ class Gateway:
         outage: StoreOutage,
         metrics: GatewayMetrics,
         clock: Clock,
+        store_log: Callable[[list[Entry]], None] | None = None,
     ) -> None:
         # Bound once: the mapping is updated in place, never replaced (see `Runtime.reload`).
         self._app_of = apps.get
@@ -127,7 +128,10 @@ class Gateway:
         self._max_body = settings.max_request_body
         self._body = BodyReader(settings.body_idle_timeout)
         self._log = RequestLog(
-            metrics, lines=settings.access_log, json=settings.log_format == "json"
+            metrics,
+            lines=settings.access_log,
+            json=settings.log_format == "json",
+            store=store_log,
         )
         self._pending = self._log.entries
         self._batch = self._log.max_lines
@@ -158,6 +162,9 @@ class Gateway:
         app_name = "-"
         status = 500
         connection_id = ""
+        query = b""
+        caller: tuple[str, str] | None = None
+        by_keygate = False
         streamed: StreamedBody | None = None
         try:
             # 2. The target: method, app, native path and query give the upstream URL.
@@ -173,7 +180,7 @@ class Gateway:
                 native = check_native_path(native)
                 exact = exact or client_rewrites_path(native)
             url = app.base_url + native.decode("ascii")
-            query: bytes = scope.get("query_string", b"")
+            query = scope.get("query_string", b"")
             if query:
                 exact = check_query(query) or exact
                 url += "?" + query.decode("ascii")
@@ -202,6 +209,7 @@ class Gateway:
             ):
                 route = await self._resolve(app, authorization, choice, scope["headers"])
             self._cache.key_uses[route.key_id] = now
+            caller = route.caller
             if self._limiter is not None:
                 self._limiter.check(route.key_id)
             connection_id = route.connection.id
@@ -282,6 +290,9 @@ class Gateway:
                 injection = await self._refreshed(route, injection)
                 auth = injection.auth
         except Exception as exc:
+            by_keygate = True
+            if caller is None and isinstance(exc, KeygateError):
+                caller = exc.caller
             status = await self._send_failure(send, exc, streamed, request_id, connection_id)
         finally:
             # 8. The request log: queued (see `RequestLog.entries`), with a call only when a
@@ -297,6 +308,9 @@ class Gateway:
                     status,
                     connection_id,
                     request_id,
+                    query,
+                    caller,
+                    by_keygate,
                 )
             )
             size = len(pending)
@@ -338,8 +352,13 @@ class Gateway:
         name the header an error is about)."""
         generation = self._cache.generation
         key = await self._reads.api_key(auth.decode("latin-1") if auth else None)
-        connection = await self._choose(key.workspace_id, app, choice, headers)
-        injection, credential = await self._injector.injection_for(app, connection)
+        caller = (key.workspace_id, key.prefix)
+        try:
+            connection = await self._choose(key.workspace_id, app, choice, headers)
+            injection, credential = await self._injector.injection_for(app, connection)
+        except KeygateError as error:
+            error.caller = caller  # so the request log can file the refusal under the caller
+            raise
         route = _Route(
             app=app,
             key_id=key.id,
@@ -348,6 +367,7 @@ class Gateway:
             injection=injection,
             refresh_at=self._lifecycle.refresh_deadline(credential),
             connection_header=(b"keygate-connection", connection.id.encode()),
+            caller=caller,
         )
         if generation == self._cache.generation:
             if len(self._routes) >= _MAX_ROUTES:
@@ -538,3 +558,5 @@ class _Route:
     refresh_at: float
     """Epoch seconds from which the token is due for refresh (the route is then re-resolved)."""
     connection_header: tuple[bytes, bytes]
+    caller: tuple[str, str]
+    """(workspace id, API key prefix), for the request log."""

@@ -20,15 +20,20 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from math import floor
 from operator import itemgetter
 
 from keygate.gateway.metrics import GatewayMetrics
 from keygate.log_format import escape_field, json_line, utc_timestamp
 
-Entry = tuple[float, float, str, str, bytes | str, int, str, bytes]
-"""(perf_counter at start, seconds, method, app, path, status, connection id, request id); the
-path is the raw path as sent (bytes), or the decoded one from a server without `raw_path`."""
+Entry = tuple[
+    float, float, str, str, bytes | str, int, str, bytes, bytes, tuple[str, str] | None, bool
+]
+"""(perf_counter at start, seconds, method, app, path, status, connection id, request id,
+query string, caller, by Keygate); the path is the raw path as sent (bytes), or the decoded one
+from a server without `raw_path`; the caller is (workspace id, API key prefix) when known; `by
+Keygate` is whether Keygate produced the status rather than the upstream."""
 
 _SECONDS = itemgetter(1)
 _APP = itemgetter(3)
@@ -51,6 +56,7 @@ class RequestLog:
         fd: int = 2,
         interval: float = 0.05,
         max_lines: int = 512,
+        store: Callable[[list[Entry]], None] | None = None,
     ) -> None:
         self.entries: list[Entry] = []
         """The queue: the gateway appends an `Entry` to it in place (no call per request), then
@@ -61,6 +67,8 @@ class RequestLog:
         self._fd = fd
         self._interval = interval
         self.max_lines = max_lines
+        self._store = store
+        """Takes each batch for the store (`keygate.gateway.log_sink`); it must not block."""
         self._head = f" INFO pid={os.getpid()} keygate.access "
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
@@ -89,6 +97,8 @@ class RequestLog:
         )
         if self._lines:
             self._write(self._json_lines(entries) if self._json else self._text_lines(entries))
+        if self._store is not None:
+            self._store(entries)
 
     def _write(self, lines: list[str]) -> None:
         data = "".join(lines).encode("utf-8", "replace")
@@ -111,7 +121,7 @@ class RequestLog:
         millis = _MILLIS
         lines: list[str] = []
         append = lines.append
-        for started, seconds, method, app, raw, status, connection_id, request_id in entries:
+        for started, seconds, method, app, raw, status, connection_id, request_id, *_ in entries:
             path = raw.decode("latin-1") if isinstance(raw, bytes) else raw
             # The fields a caller controls; escape_field's own test, inlined for the path.
             if not (path.isascii() and path.isprintable()) or " " in path or "\\" in path:
@@ -137,7 +147,7 @@ class RequestLog:
         offset = time.time() - time.perf_counter()
         pid = os.getpid()
         lines = []
-        for started, seconds, method, app, raw, status, connection_id, request_id in entries:
+        for started, seconds, method, app, raw, status, connection_id, request_id, *_ in entries:
             path = raw.decode("latin-1") if isinstance(raw, bytes) else raw
             entry = {
                 "time": utc_timestamp(offset + started + seconds),

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from keygate.catalog.loader import AppOverrides
 from keygate.secret import Secret
 from keygate.store.database import Database
+from keygate.store.events import OPERATOR, EventType, record_event
 from keygate.store.schema import AppConfig, utcnow
 
 _FIELDS = (
@@ -49,8 +50,11 @@ class AppConfigRepository:
             rows = list(await session.scalars(select(AppConfig)))
         return {row.app: self._overrides(row) for row in rows}
 
-    async def update(self, app: str, changes: dict[str, Any]) -> AppOverrides:
-        """Set the given fields (None values are left alone; '' clears a field)."""
+    async def update(
+        self, app: str, changes: dict[str, Any], *, actor: str = OPERATOR
+    ) -> AppOverrides:
+        """Set the given fields (None values are left alone; '' clears a field); a change of
+        the OAuth client records `app.client_configured` (deployment-wide: every workspace)."""
         async with self._db.write() as session:
             row = await session.get(AppConfig, app)
             if row is None:
@@ -69,4 +73,12 @@ class AppConfigRepository:
                     else None
                 )
             row.updated_at = utcnow()
+            if changes.get("client_id") is not None or secret is not None:
+                await record_event(
+                    session,
+                    workspace_id=None,
+                    type=EventType.APP_CLIENT_CONFIGURED,
+                    actor=actor,
+                    data={"app": app, "client_id_set": bool(row.client_id)},
+                )
             return self._overrides(row)

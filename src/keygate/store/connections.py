@@ -17,6 +17,7 @@ from keygate.crypto import Cipher
 from keygate.secret import Secret
 from keygate.store.database import Database
 from keygate.store.engine import host_lock
+from keygate.store.events import KEYGATE, EventType, record_event
 from keygate.store.records import ConnectionRecord, CredentialRecord, Status
 from keygate.store.schema import Connection, Credential, utcnow
 
@@ -68,8 +69,10 @@ class ConnectionRepository:
         method: str,
         metadata: dict[str, Any],
         scopes: list[str] | None = None,
+        *,
+        actor: str = KEYGATE,
     ) -> ConnectionRecord:
-        """A new PENDING connection."""
+        """A new PENDING connection (and its `connection.created` event, by `actor`)."""
         now = utcnow()
         row = Connection(
             id=str(uuid.uuid4()),
@@ -87,6 +90,14 @@ class ConnectionRepository:
         async with self._db.write() as session:
             session.add(row)
             await session.flush()
+            await record_event(
+                session,
+                workspace_id=workspace_id,
+                type=EventType.CONNECTION_CREATED,
+                actor=actor,
+                connection_id=row.id,
+                data={"app": app, "method": method},
+            )
         return _record(row)
 
     async def get(
@@ -134,9 +145,20 @@ class ConnectionRepository:
             row = await session.scalar(query)
         return None if row is None else _record(row)
 
-    async def delete(self, connection_id: str) -> None:
-        """Remove the connection and, by cascade, its credentials and sessions."""
+    async def delete(self, connection_id: str, *, actor: str = KEYGATE) -> None:
+        """Remove the connection and, by cascade, its credentials and sessions (and record
+        `connection.deleted`, by `actor`)."""
         async with self._db.write() as session:
+            row = await session.scalar(select(Connection).where(Connection.id == connection_id))
+            if row is not None:
+                await record_event(
+                    session,
+                    workspace_id=row.workspace_id,
+                    type=EventType.CONNECTION_DELETED,
+                    actor=actor,
+                    connection_id=connection_id,
+                    data={"app": row.app},
+                )
             await session.execute(
                 delete(Credential).where(Credential.connection_id == connection_id)
             )
@@ -148,8 +170,11 @@ class ConnectionRepository:
         status: Status,
         error_code: str | None = None,
         error_message: str | None = None,
+        *,
+        actor: str = KEYGATE,
     ) -> ConnectionRecord | None:
-        """Change the status (and error) of a connection."""
+        """Change the status (and error) of a connection; a change to FAILED records
+        `connection.failed` (with the error code, never a provider's message)."""
         async with self._db.write() as session:
             row = await session.scalar(select(Connection).where(Connection.id == connection_id))
             if row is None:
@@ -157,6 +182,15 @@ class ConnectionRepository:
             row.status = status.value
             row.error_code, row.error_message = error_code, error_message
             row.updated_at = utcnow()
+            if status is Status.FAILED:
+                await record_event(
+                    session,
+                    workspace_id=row.workspace_id,
+                    type=EventType.CONNECTION_FAILED,
+                    actor=actor,
+                    connection_id=connection_id,
+                    data={"app": row.app, "error_code": error_code},
+                )
             return _record(row)
 
     async def activate(
@@ -165,15 +199,32 @@ class ConnectionRepository:
         values: dict[str, str],
         expires_at: datetime | None,
         issued_at: datetime | None = None,
+        *,
+        actor: str = KEYGATE,
     ) -> ConnectionRecord | None:
         """Store fresh credentials and make the connection ACTIVE, in one transaction.
 
-        `issued_at` is when the token set was obtained (default: now).
+        `issued_at` is when the token set was obtained (default: now). The event is
+        `connection.activated` for a connection's first credentials, `connection.reauthorized`
+        when they replace earlier ones.
         """
         async with self._db.write() as session:
             row = await session.scalar(select(Connection).where(Connection.id == connection_id))
             if row is None:
                 return None
+            had_credentials = await session.get(Credential, connection_id) is not None
+            await record_event(
+                session,
+                workspace_id=row.workspace_id,
+                type=(
+                    EventType.CONNECTION_REAUTHORIZED
+                    if had_credentials
+                    else EventType.CONNECTION_ACTIVATED
+                ),
+                actor=actor,
+                connection_id=connection_id,
+                data={"app": row.app},
+            )
             await self._put_credentials(
                 session, connection_id, values, expires_at, issued_at or utcnow()
             )
@@ -322,6 +373,7 @@ class HeldCredential:
             self._session, self._connection_id, self._version(), changes
         ):
             return None
+        await self._record(EventType.CONNECTION_REFRESHED, {"version": version})
         return CredentialRecord(
             connection_id=self._connection_id,
             values={name: Secret(value) for name, value in values.items()},
@@ -349,8 +401,31 @@ class HeldCredential:
             self._session, self._connection_id, self._version(), changes
         ):
             return None
+        await self._record(
+            EventType.CONNECTION_REFRESH_FAILED,
+            {"failures": failures, "retry_after": retry_after.isoformat()},
+        )
         assert self.credential is not None
         return replace(self.credential, refresh_failures=failures, retry_after=retry_after)
+
+    async def _record(self, type: EventType, data: dict[str, Any]) -> None:
+        """Record a refresh event in the held row's transaction (it commits with the row)."""
+        found = (
+            await self._session.execute(
+                select(Connection.workspace_id, Connection.app).where(
+                    Connection.id == self._connection_id
+                )
+            )
+        ).first()
+        if found is not None:
+            await record_event(
+                self._session,
+                workspace_id=found[0],
+                type=type,
+                actor=KEYGATE,
+                connection_id=self._connection_id,
+                data={"app": found[1], **data},
+            )
 
     async def latest(self) -> CredentialRecord | None:
         """The row as stored now (after another writer moved it on); None if it is gone."""

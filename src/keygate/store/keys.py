@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from keygate.crypto import hash_api_key
 from keygate.store.database import Database
+from keygate.store.events import OPERATOR, EventType, record_event
 from keygate.store.records import ApiKeyRecord, WorkspaceRecord
 from keygate.store.schema import ApiKey, Workspace, utcnow
 
@@ -72,8 +73,11 @@ class KeyRepository:
             rows = await session.scalars(select(Workspace).order_by(Workspace.created_at))
             return [_workspace(r) for r in rows]
 
-    async def create_key(self, workspace_id: str, name: str = "") -> tuple[str, ApiKeyRecord]:
-        """A new key for the workspace: the plain key (show it once) and its record."""
+    async def create_key(
+        self, workspace_id: str, name: str = "", *, actor: str = OPERATOR
+    ) -> tuple[str, ApiKeyRecord]:
+        """A new key for the workspace: the plain key (show it once) and its record (and the
+        `api_key.created` event, by `actor`)."""
         key = generate_api_key()
         row = ApiKey(
             id=str(uuid.uuid4()),
@@ -87,6 +91,14 @@ class KeyRepository:
         )
         async with self._db.write() as session:
             session.add(row)
+            await session.flush()
+            await record_event(
+                session,
+                workspace_id=workspace_id,
+                type=EventType.API_KEY_CREATED,
+                actor=actor,
+                data={"key_id": row.id, "key_prefix": row.prefix, "name": name},
+            )
         return key, _key(row)
 
     async def list_keys(self, workspace_id: str | None = None) -> list[ApiKeyRecord]:
@@ -97,14 +109,22 @@ class KeyRepository:
         async with self._db.read() as session:
             return [_key(r) for r in await session.scalars(query)]
 
-    async def revoke_key(self, prefix: str) -> ApiKeyRecord | None:
-        """Revoke the key with that display prefix; None if there is none."""
+    async def revoke_key(self, prefix: str, *, actor: str = OPERATOR) -> ApiKeyRecord | None:
+        """Revoke the key with that display prefix (recording `api_key.revoked`, by `actor`);
+        None if there is none."""
         async with self._db.write() as session:
             row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
             if row is None:
                 return None
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+                await record_event(
+                    session,
+                    workspace_id=row.workspace_id,
+                    type=EventType.API_KEY_REVOKED,
+                    actor=actor,
+                    data={"key_id": row.id, "key_prefix": row.prefix},
+                )
             return _key(row)
 
     async def find_active_key(self, key_hash: str) -> ApiKeyRecord | None:

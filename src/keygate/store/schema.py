@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -166,3 +167,105 @@ class CacheEpoch(Base):
     __tablename__ = "cache_epoch"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RequestLogRow(Base):
+    """One gateway request as the request log keeps it (no query values, no bodies, no
+    credentials); written in batches off the hot path, pruned by age and count."""
+
+    __tablename__ = "request_logs"
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime]
+    app: Mapped[str] = mapped_column(String(63))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    query_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    connection_id: Mapped[str | None] = mapped_column(String(36))
+    key_prefix: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(8))
+    """`upstream` when the app's server produced the status, `keygate` when Keygate did."""
+
+    __table_args__ = (
+        Index("ix_request_logs_workspace_seq", "workspace_id", "seq"),
+        Index("ix_request_logs_at", "at"),
+    )
+
+
+class EventRow(Base):
+    """An audit event: what happened, when, who did it, and the ids involved (never a secret).
+
+    `workspace_id` is None for a deployment-wide event (an app's OAuth client configured by the
+    operator), which every workspace sees."""
+
+    __tablename__ = "events"
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    workspace_id: Mapped[str | None] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[str | None] = mapped_column(String(36))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_events_workspace_seq", "workspace_id", "seq"),)
+
+
+class WebhookEndpointRow(Base):
+    """A workspace's webhook endpoint: where to deliver which event types, and the signing
+    secret (encrypted, bound to the endpoint id). `lease_*` is the claim a delivery worker
+    holds on the endpoint's queue, so one process at a time delivers it, in order."""
+
+    __tablename__ = "webhook_endpoints"
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class WebhookDeliveryRow(Base):
+    """The outbox: one event to one endpoint, written in the event's transaction. Its `id` is
+    the `webhook-id` of every attempt (and of a redelivery), so receivers can deduplicate."""
+
+    __tablename__ = "webhook_deliveries"
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_status_seq", "endpoint_id", "status", "seq"),
+    )
+
+
+class WebhookAttemptRow(Base):
+    """One try at a delivery: the receiver's status (None if none came), latency and error."""
+
+    __tablename__ = "webhook_attempts"
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)

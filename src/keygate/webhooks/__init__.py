@@ -1,0 +1,1 @@
+"""Webhooks: where deliveries may go, and the worker that sends the outbox."""
