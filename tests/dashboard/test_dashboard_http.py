@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from keygate.store.records import Status
 from tests.conftest import fresh_database_url
 from tests.dashboard.signing_in import csrf_of, signed_in
 from tests.support.harness import KeygateHarness, Tenant
+from tests.support.upstream import RecordingUpstream
 
 
 @pytest.fixture
@@ -40,6 +43,11 @@ def _pages(connection_id: str) -> list[str]:
         f"/ui/connections/{connection_id}/status",
         "/ui/keys",
         "/ui/apps",
+        "/ui/logs",
+        "/ui/logs?status=4xx&app=klaviyo&since=2026-01-01T00:00",
+        "/ui/events",
+        "/ui/events?type=connection.created",
+        "/ui/webhooks",
     ]
 
 
@@ -246,3 +254,74 @@ def test_the_table_shows_token_expiry_and_errors(keygate: KeygateHarness, tenant
         failed_only = client.get("/ui/connections?status=FAILED").text
         assert failed in failed_only
         assert active.id not in failed_only
+
+
+def test_the_record_views_show_only_the_workspace(
+    keygate: KeygateHarness, tenant: Tenant, other: Tenant, recording: RecordingUpstream
+) -> None:
+    mine = keygate.import_connection(tenant, "klaviyo", {"access_token": "a"}).id
+    theirs = keygate.import_connection(other, "klaviyo", {"access_token": "b"}).id
+    for who, connection in ((tenant, mine), (other, theirs)):
+        answer = who.http.get("/klaviyo/api/profiles", headers={"Maton-Connection": connection})
+        assert answer.status_code == 200
+    webhook = other.http.post("/webhooks", json={"url": "http://127.0.0.1:9/hook"})
+    assert webhook.status_code == 201, webhook.text
+    their_webhook = webhook.json()["webhook"]["webhook_id"]
+    with signed_in(keygate.url, tenant.key) as (client, csrf):
+        # Imported connections have no events of their own: the webhook and key ones do.
+        events = client.get("/ui/events").text
+        assert theirs not in events
+        assert their_webhook not in events
+        logs = ""
+        for _ in range(50):  # the log is written in batches, off the request path
+            logs = client.get(f"/ui/logs?connection={mine}").text
+            if "/api/profiles" in logs:
+                break
+            time.sleep(0.2)
+        assert "/api/profiles" in logs
+        assert theirs not in client.get("/ui/logs").text
+        page = client.get(f"/ui/connections/{mine}").text
+        assert "/api/profiles" in page
+        listing = client.get("/ui/connections").text
+        row = listing[listing.index(f'id="row-{mine}"') :]
+        assert "UTC" in row[row.index('data-label="Last used"') :][:80]
+        assert client.get(f"/ui/logs?connection={theirs}").text.count("/api/profiles") == 0
+        assert client.get(f"/ui/webhooks/{their_webhook}").status_code == 404
+        assert their_webhook not in client.get("/ui/webhooks").text
+        answer = client.post(f"/ui/webhooks/{their_webhook}/delete", data={"csrf_token": csrf})
+        assert answer.status_code == 404
+        bad = client.get("/ui/logs?status=banana")
+        assert bad.status_code == 400
+        assert "status must be a status class" in bad.text
+    assert other.http.get(f"/webhooks/{their_webhook}").status_code == 200
+
+
+def test_a_webhook_secret_is_shown_once(keygate: KeygateHarness, tenant: Tenant) -> None:
+    with signed_in(keygate.url, tenant.key) as (client, csrf):
+        refused = client.post(
+            "/ui/webhooks",
+            data={
+                "url": "ftp://example.com/x",
+                "event_types": ["connection.created"],
+                "csrf_token": csrf,
+            },
+        )
+        assert refused.status_code == 400
+        assert "http:// or https://" in refused.text
+        made = client.post(
+            "/ui/webhooks",
+            data={
+                "url": "http://127.0.0.1:9/hook",
+                "event_types": ["connection.created", "api_key.created"],
+                "csrf_token": csrf,
+            },
+        )
+        assert made.status_code == 201
+        secret = re.search(r'id="new-secret" readonly value="(whsec_[^"]+)"', made.text)
+        assert secret
+        listing = client.get("/ui/webhooks").text
+        assert "127.0.0.1:9/hook" in listing
+        assert secret.group(1) not in listing
+        webhook_id = re.search(r'href="/ui/webhooks/(wh_[0-9a-f]{32})"', listing)
+        assert webhook_id
+        assert secret.group(1) not in client.get(f"/ui/webhooks/{webhook_id.group(1)}").text

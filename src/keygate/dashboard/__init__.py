@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
-from keygate.dashboard import apps, connections, keys, signin
+from keygate.dashboard import apps, connections, keys, record, signin, webhooks
 from keygate.dashboard.guard import CsrfRefused, PageNotFound, SignInRequired
 from keygate.dashboard.render import page, page_headers
 from keygate.dashboard.session import SESSION_COOKIE
@@ -63,7 +63,7 @@ async def _not_found(request: Request, _: Exception) -> Response:
 def install(api: FastAPI) -> None:
     """Add the dashboard to the control app."""
     api.add_api_route("/ui/assets/{name}", _asset, methods=["GET"], include_in_schema=False)
-    for module in (signin, connections, keys, apps):
+    for module in (signin, connections, keys, apps, record, webhooks):
         api.include_router(module.router)
     api.add_exception_handler(SignInRequired, _sign_in_required)
     api.add_exception_handler(CsrfRefused, _csrf_refused)

@@ -19,6 +19,7 @@ from keygate.control.deps import (
     AppsDep,
     CipherDep,
     ConnectionsDep,
+    DatabaseDep,
     PublicUrlDep,
     ReadsDep,
     UpstreamDep,
@@ -31,13 +32,18 @@ from keygate.dashboard.signin import redirect
 from keygate.errors import InvalidCursor
 from keygate.oauth.revoke import revoke_connection
 from keygate.store.connections import ConnectionFilter, ConnectionRepository, TokenFacts
+from keygate.store.database import Database
+from keygate.store.events import EventFilter
 from keygate.store.reads import is_uuid
+from keygate.store.recent import last_used, recent_events, recent_requests
 from keygate.store.records import ConnectionRecord, Status
+from keygate.store.request_logs import RequestLogFilter
 
 log = logging.getLogger("keygate.dashboard")
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 _SEARCH_SCAN = 5000  # rows a search looks through at most (the store has no text index)
+RECENT = 20  # events and requests a connection's page shows
 STATUSES = [Status.PENDING.value, Status.ACTIVE.value, Status.FAILED.value]
 
 
@@ -71,10 +77,15 @@ def _display(apps: Apps, app: str) -> str:
 
 
 async def _rows(
-    connections: ConnectionRepository, apps: Apps, records: list[ConnectionRecord]
+    connections: ConnectionRepository,
+    database: Database,
+    apps: Apps,
+    records: list[ConnectionRecord],
 ) -> list[Row]:
-    facts = await connections.token_facts([r.id for r in records])
-    return [Row(r, _display(apps, r.app), facts.get(r.id)) for r in records]
+    ids = [r.id for r in records]
+    facts = await connections.token_facts(ids)
+    used = await last_used(database, records[0].workspace_id, ids) if records else {}
+    return [Row(r, _display(apps, r.app), facts.get(r.id), used.get(r.id)) for r in records]
 
 
 def _matches(record: ConnectionRecord, apps: Apps, query: str) -> bool:
@@ -106,7 +117,11 @@ class Listing:
 
 
 async def _listing(
-    request: Request, connections: ConnectionRepository, apps: Apps, workspace_id: str
+    request: Request,
+    connections: ConnectionRepository,
+    database: Database,
+    apps: Apps,
+    workspace_id: str,
 ) -> Listing:
     params = request.query_params
     app = params.get("app", "") if params.get("app", "") in apps else ""
@@ -130,16 +145,20 @@ async def _listing(
             if len(found) == PAGE_SIZE:
                 has_next, done = more or index < len(batch) - 1, True
                 break
-    rows = await _rows(connections, apps, found)
+    rows = await _rows(connections, database, apps, found)
     return Listing(app, status, query, rows, encode_cursor(after) if has_next else None)
 
 
 @router.get("/ui/connections")
 async def connections_page(
-    request: Request, viewer: ViewerDep, connections: ConnectionsDep, apps: AppsDep
+    request: Request,
+    viewer: ViewerDep,
+    connections: ConnectionsDep,
+    database: DatabaseDep,
+    apps: AppsDep,
 ) -> Response:
     """The table of the workspace's connections, with filters and search."""
-    listing = await _listing(request, connections, apps, viewer.workspace_id)
+    listing = await _listing(request, connections, database, apps, viewer.workspace_id)
     template = "_connection_table.html" if request.headers.get("hx-request") else "connections.html"
     context = {"listing": listing, "apps": _app_choices(apps), "statuses": STATUSES}
     return page(request, template, viewer, context, section="connections")
@@ -232,7 +251,7 @@ async def create_connection(
     scopes_text = form_text(form, "scopes", 5000)
     scopes = scopes_text.split() if scopes_text and method is Method.OAUTH2 else None
     record = await connections.create(
-        viewer.workspace_id, app_name, method.value, dict(metadata), scopes
+        viewer.workspace_id, app_name, method.value, dict(metadata), scopes, actor=viewer.actor
     )
     log.info("connection %s created from the dashboard (%s)", record.id, record.app)
     return redirect(f"/ui/connections/{record.id}?created=1")
@@ -244,15 +263,22 @@ async def connection_page(
     connection_id: str,
     viewer: ViewerDep,
     connections: ConnectionsDep,
+    database: DatabaseDep,
     apps: AppsDep,
     cipher: CipherDep,
     public_url: PublicUrlDep,
 ) -> Response:
-    """One connection: its facts, link, and the delete action."""
+    """One connection: its facts, link, audit events, recent requests and delete action."""
     record = await _own(connections, connection_id, viewer.workspace_id)
-    row = (await _rows(connections, apps, [record]))[0]
+    row = (await _rows(connections, database, apps, [record]))[0]
     created = request.query_params.get("created") == "1"
     context = _detail_context(row, apps, public_url, cipher, created)
+    context["events"], _ = await recent_events(
+        database, viewer.workspace_id, EventFilter(connection_id=record.id), RECENT
+    )
+    context["requests"], _ = await recent_requests(
+        database, viewer.workspace_id, RequestLogFilter(connection_id=record.id), RECENT
+    )
     return page(request, "connection.html", viewer, context, section="connections")
 
 
@@ -262,13 +288,14 @@ async def connection_status(
     connection_id: str,
     viewer: ViewerDep,
     connections: ConnectionsDep,
+    database: DatabaseDep,
     apps: AppsDep,
 ) -> Response:
     """The status badge of one connection (htmx polls it while the connection is PENDING);
     once the status changed, htmx is told to reload the page, which then shows the rest of
     what changed (token expiry, error, the link's purpose)."""
     record = await _own(connections, connection_id, viewer.workspace_id)
-    row = (await _rows(connections, apps, [record]))[0]
+    row = (await _rows(connections, database, apps, [record]))[0]
     answer = page(request, "_status.html", viewer, {"row": row, "poll_badge": True})
     if not row.pending and request.headers.get("hx-request"):
         answer.headers["HX-Refresh"] = "true"
@@ -288,7 +315,7 @@ async def delete_connection(
     """Revoke upstream tokens where the provider can, then forget the connection."""
     record = await _own(connections, connection_id, viewer.workspace_id)
     await revoke_connection(record, apps.get(record.app), connections=connections, client=upstream)
-    await connections.delete(record.id)
+    await connections.delete(record.id, actor=viewer.actor)
     reads.forget_connection(record.id)
     log.info("connection %s deleted from the dashboard (%s)", record.id, record.app)
     return redirect("/ui/connections?deleted=1")

@@ -22,6 +22,7 @@ from keygate.dashboard.session import (
     csrf_token,
     parse_session,
 )
+from keygate.store.events import key_actor
 from keygate.store.records import ApiKeyRecord
 
 CSRF_FIELD = "csrf_token"
@@ -48,6 +49,11 @@ class Viewer:
     key: ApiKeyRecord
     workspace_name: str
     csrf: str
+
+    @property
+    def actor(self) -> str:
+        """Who the audit events of this person's changes name: the key signed in with."""
+        return key_actor(self.key.prefix)
 
     @property
     def workspace_id(self) -> str:

@@ -31,7 +31,7 @@ async def create_key(
 ) -> Response:
     """A new key, shown on this response only (never in a URL, never stored in the clear)."""
     name = form_text(form, "name", 100)
-    key, record = await keys.create_key(viewer.workspace_id, name)
+    key, record = await keys.create_key(viewer.workspace_id, name, actor=viewer.actor)
     log.info("API key %s created from the dashboard", record.prefix)
     listed = list(reversed(await keys.list_keys(viewer.workspace_id)))
     context = {"keys": listed, "new_key": key, "new_record": record}
@@ -53,6 +53,6 @@ async def revoke_key(
     )
     if record is None:
         raise PageNotFound
-    await keys.revoke_key(record.prefix)
+    await keys.revoke_key(record.prefix, actor=viewer.actor)
     log.info("API key %s revoked from the dashboard", record.prefix)
     return redirect("/ui/keys?revoked=1")

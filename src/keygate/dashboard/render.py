@@ -41,12 +41,18 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def when_seconds(moment: datetime | None) -> str:
+    """A time to the second, in UTC (for the record, where several share a minute)."""
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def iso_time(moment: datetime | None) -> str:
     """A time for a `<time datetime>` attribute."""
     return "" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 templates.env.filters["when"] = when
+templates.env.filters["when_seconds"] = when_seconds
 templates.env.filters["iso"] = iso_time
 
 
