@@ -13,6 +13,7 @@ into `artifacts/ui/` (left behind by the run; git-ignored).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,13 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Route, expect
+from standardwebhooks.webhooks import Webhook
 
 from keygate.sandbox.config import DEFAULT_PRIVATE_KEY
 from tests.browser.conftest import Chromium
 from tests.support.harness import Tenant
 from tests.support.sandboxes import SandboxedKeygate
+from tests.support.servers import ServerThread
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
@@ -95,6 +98,44 @@ class Guarded:
         """The tab stayed on Keygate's origin and its scripts raised nothing."""
         assert self.blocked == [], "the dashboard reached off Keygate's origin"
         assert self.errors == [], f"console errors: {self.errors}"
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on loopback: it keeps every delivery (headers, body), answers 204."""
+
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.received.append((headers, body))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def verified(self, secret: str) -> list[dict[str, Any]]:
+        """Every delivery so far, its signature checked with the standardwebhooks library."""
+        checker = Webhook(secret)
+        return [
+            {"id": headers["webhook-id"], **checker.verify(body, headers)}
+            for headers, body in list(self.received)
+        ]
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, ServerThread]]:
+    """A webhook receiver served on loopback."""
+    app = Receiver()
+    server = ServerThread(app, lifespan="off").start()
+    yield app, server
+    server.stop()
 
 
 @pytest.fixture
@@ -169,17 +210,39 @@ def status_of(page: Page, connection_id: str) -> Any:
 
 
 def test_a_person_manages_connections_and_keys(
-    chromium: Chromium, sandboxed: SandboxedKeygate, person: Tenant
+    chromium: Chromium,
+    sandboxed: SandboxedKeygate,
+    person: Tenant,
+    receiver: tuple[Receiver, ServerThread],
 ) -> None:
     origin = sandboxed.keygate.url
     ids: dict[str, str] = {}
     made_key: dict[str, str] = {}
+    hook: dict[str, str] = {}
 
     def connect_klaviyo(tab: Guarded) -> None:
         page = tab.page
         sign_in(tab, person.key)
         expect(page.locator("#no-connections")).to_be_visible()
         tab.check("connections-empty")
+        # A webhook first, so that every change below is delivered to it.
+        page.goto(f"{origin}/ui/webhooks")
+        expect(page.locator("#no-endpoints")).to_be_visible()
+        tab.check("webhooks-empty")
+        page.fill("#webhook-url", "ftp://nowhere.example/")
+        page.click("#create-webhook")
+        expect(page.locator("#error")).to_contain_text("http:// or https://")
+        page.fill("#webhook-url", f"{receiver[1].url}/keygate-events")
+        page.click("#create-webhook")
+        expect(page.locator("#new-secret-card")).to_contain_text("only time it is shown")
+        hook["secret"] = page.input_value("#new-secret")
+        assert hook["secret"].startswith("whsec_")
+        tab.check("webhook-created")
+        page.click("#open-created")
+        found = re.search(r"/ui/webhooks/(wh_[0-9a-f]{32})", page.url)
+        assert found, page.url
+        hook["id"] = found.group(1)
+        page.goto(f"{origin}/ui/connections")
         page.click("#new-connection")
         tab.check("new-connection")
         page.goto(f"{origin}/ui/connections")
@@ -234,6 +297,64 @@ def test_a_person_manages_connections_and_keys(
     ):
         answer = person.http.get(path, headers={"Maton-Connection": ids[app]})
         assert answer.status_code == 200, answer.text
+
+    def see_the_record(tab: Guarded) -> None:
+        page = tab.page
+        page.goto(f"{origin}/ui/connections/{ids['klaviyo']}")
+        requests = page.locator("#requests tbody tr")
+        for _ in range(40):  # the log is written in batches, off the request path
+            if requests.count():
+                break
+            page.wait_for_timeout(250)
+            page.reload()
+        expect(requests).to_have_count(1)
+        expect(requests.first).to_contain_text("/klaviyo/api/accounts")
+        expect(requests.first).to_contain_text("200")
+        events = page.locator("#events")
+        expect(events).to_contain_text("connection.created")
+        expect(events).to_contain_text("connection.activated")
+        expect(events).to_contain_text(f"key:{person.key[:11]}")
+        expect(page.locator("#last-used")).to_have_text(
+            re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
+        )
+        tab.check("connection-with-record")
+        page.goto(f"{origin}/ui/logs")
+        expect(page.locator("#requests tbody tr")).to_have_count(2)
+        tab.check("request-log")
+        page.select_option("#f-app", "constant-contact")
+        page.click("#apply-filters")
+        expect(page.locator("#requests tbody tr")).to_have_count(1)
+        expect(page.locator("#requests")).to_contain_text("/constant-contact/v3/account/summary")
+        page.goto(f"{origin}/ui/events")
+        tab.check("events")
+        page.select_option("#f-type", "connection.activated")
+        page.click("#apply-filters")
+        expect(page.locator("#events tbody tr")).to_have_count(2)
+        # The webhook's deliveries appear on its page as they are made (htmx refreshes them).
+        page.goto(f"{origin}/ui/webhooks/{hook['id']}")
+        delivered = page.locator("#deliveries tbody tr", has_text="delivered")
+        expect(delivered).to_have_count(4, timeout=20_000)
+        tab.check("webhook-deliveries")
+        first = page.locator("#deliveries tbody tr").last
+        delivery_id = first.get_attribute("id")
+        assert delivery_id
+        hook["redelivered"] = delivery_id.removeprefix("delivery-")
+        first.locator("button.redeliver").click()
+        expect(page.locator("#flash")).to_contain_text("queued again")
+
+    in_dashboard(chromium, origin, see_the_record)
+    deadline = time.monotonic() + 20
+    while len(receiver[0].received) < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    deliveries = receiver[0].verified(hook["secret"])
+    kinds = [d["type"] for d in deliveries]
+    assert kinds[:4] == [
+        "connection.created",
+        "connection.activated",
+        "connection.created",
+        "connection.activated",
+    ]
+    assert [d["id"] for d in deliveries].count(hook["redelivered"]) == 2
 
     def filter_and_delete(tab: Guarded) -> None:
         page = tab.page

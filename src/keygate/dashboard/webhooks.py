@@ -93,7 +93,7 @@ async def webhook_page(
     record = await _own(webhooks, viewer.workspace_id, webhook_id)
     deliveries = await webhooks.recent_deliveries(record.id)
     template = "_deliveries.html" if request.headers.get("hx-request") else "webhook.html"
-    context = {"endpoint": record, "deliveries": deliveries}
+    context = {"endpoint": record, "deliveries": deliveries, "event_types": EVENT_TYPES}
     return page(request, template, viewer, context, section="webhooks")
 
 
