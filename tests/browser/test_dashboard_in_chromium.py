@@ -186,6 +186,8 @@ def new_connection(tab: Guarded, app: str, method: str, search: str) -> str:
     others = page.locator("#app-choices .choice:not([hidden])")
     expect(others).to_have_count(1)
     page.check(f"#app-{app}")
+    # Only the app's methods are offered.
+    expect(page.locator("#method-BASIC")).to_be_hidden()
     page.check(f"#method-{method}")
     page.fill("#metadata", "customer=acme")
     page.click("#create-connection")

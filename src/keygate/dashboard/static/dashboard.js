@@ -44,3 +44,25 @@ document.addEventListener("input", (event) => {
   }
   announce(shown + " app(s) shown");
 });
+
+// New connection: offer only the methods of the chosen app (the server checks them anyway).
+function offerMethods() {
+  const chosen = document.querySelector("input[name=app]:checked");
+  if (!chosen) return;
+  const supported = chosen.dataset.methods.split(" ");
+  for (const choice of document.querySelectorAll("[data-method]")) {
+    const method = choice.dataset.method;
+    const offered = !method || supported.includes(method);
+    choice.hidden = !offered;
+    const input = choice.querySelector("input");
+    if (!offered && input.checked) {
+      input.checked = false;
+      document.getElementById("method-default").checked = true;
+    }
+  }
+}
+
+document.addEventListener("change", (event) => {
+  if (event.target.matches("input[name=app]")) offerMethods();
+});
+document.addEventListener("DOMContentLoaded", offerMethods);
