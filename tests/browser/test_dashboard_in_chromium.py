@@ -182,6 +182,7 @@ def new_connection(tab: Guarded, app: str, method: str, search: str) -> str:
     page = tab.page
     page.click("#new-connection")
     expect(page.locator("h1")).to_have_text("New connection")
+    # Typed at once, perhaps before the page's script runs: it applies the filter either way.
     page.fill("#app-search", search)
     others = page.locator("#app-choices .choice:not([hidden])")
     expect(others).to_have_count(1)

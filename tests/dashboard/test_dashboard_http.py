@@ -14,8 +14,8 @@ import pytest
 from keygate.dashboard.render import POLICY
 from keygate.dashboard.session import SESSION_COOKIE
 from keygate.store.records import Status
-from tests.conftest import fresh_database_url
 from tests.dashboard.signing_in import csrf_of, signed_in
+from tests.support.databases import fresh_database
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.upstream import RecordingUpstream
 
@@ -211,7 +211,7 @@ def test_revoking_the_key_ends_its_sessions(keygate: KeygateHarness, tenant: Ten
 
 def test_the_cookie_is_secure_when_the_public_url_is_https(tmp_path: Path) -> None:
     harness = KeygateHarness(
-        tmp_path, fresh_database_url(tmp_path), public_url="https://keygate.example"
+        tmp_path, fresh_database(tmp_path, "keygate_ui_https"), public_url="https://keygate.example"
     )
     try:
         made = harness.tenant()

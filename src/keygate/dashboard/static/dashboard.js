@@ -31,9 +31,7 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.textContent = label; }, 2000);
 });
 
-document.addEventListener("input", (event) => {
-  const box = event.target.closest("input[data-filter]");
-  if (!box) return;
+function filterChoices(box) {
   const needle = box.value.trim().toLowerCase();
   const list = document.getElementById(box.dataset.filter);
   let shown = 0;
@@ -42,7 +40,13 @@ document.addEventListener("input", (event) => {
     choice.hidden = !match;
     if (match) shown += 1;
   }
-  announce(shown + " app(s) shown");
+  return shown;
+}
+
+document.addEventListener("input", (event) => {
+  const box = event.target.closest("input[data-filter]");
+  if (!box) return;
+  announce(filterChoices(box) + " app(s) shown");
 });
 
 // New connection: offer only the methods of the chosen app (the server checks them anyway).
@@ -65,4 +69,8 @@ function offerMethods() {
 document.addEventListener("change", (event) => {
   if (event.target.matches("input[name=app]")) offerMethods();
 });
-document.addEventListener("DOMContentLoaded", offerMethods);
+// Text typed (or restored by the browser) before this script ran is applied too.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const box of document.querySelectorAll("input[data-filter]")) filterChoices(box);
+  offerMethods();
+});
