@@ -6,7 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
+from keygate.sandbox.config import DEFAULT_PRIVATE_KEY
+from tests.connect.test_api_key_flow import create_api_key_connection, submit
 from tests.support.harness import KeygateHarness, Tenant
+from tests.support.sandboxes import SandboxedKeygate
 
 
 def events(tenant: Tenant, **params: Any) -> list[dict[str, Any]]:
@@ -91,3 +96,65 @@ def test_another_workspace_never_sees_the_events(keygate: KeygateHarness, tenant
         assert events(other, connection=connection_id) == []
     finally:
         other.close()
+
+
+def test_a_person_connecting_through_the_connect_page_is_recorded(
+    sandboxed: SandboxedKeygate,
+) -> None:
+    tenant = sandboxed.tenant()
+    try:
+        connection = create_api_key_connection(tenant)
+        with httpx.Client(base_url=sandboxed.keygate.url, timeout=30) as browser:
+            page = browser.get(connection["url"])
+            assert submit(browser, page, DEFAULT_PRIVATE_KEY).status_code == 200
+            again = browser.get(
+                tenant.http.get(f"/connections/{connection['connection_id']}").json()["connection"][
+                    "url"
+                ]
+            )
+            assert submit(browser, again, DEFAULT_PRIVATE_KEY).status_code == 200
+        found = events(tenant, connection=connection["connection_id"])
+        assert [(e["type"], e["actor"]) for e in found] == [
+            ("connection.created", f"key:{tenant.key[:11]}"),
+            ("connection.activated", "keygate"),
+            ("connection.reauthorized", "keygate"),
+        ]
+        assert DEFAULT_PRIVATE_KEY not in tenant.http.get("/events").text
+    finally:
+        tenant.close()
+
+
+def test_a_refresh_through_the_gateway_and_a_rejected_refresh_token_are_recorded(
+    sandboxed: SandboxedKeygate,
+) -> None:
+    tenant = sandboxed.tenant()
+    try:
+        conn = sandboxed.oauth_connection(tenant, "klaviyo", expires_in=-10)
+        response = tenant.http.get("/klaviyo/api/accounts", headers={"Maton-Connection": conn})
+        assert response.status_code == 200
+        refreshed = events(tenant, connection=conn, type="connection.refreshed")
+        assert [e["actor"] for e in refreshed] == ["keygate"]
+        # The token endpoint fails: the refresh is retried later.
+        flaky = sandboxed.oauth_connection(tenant, "klaviyo", expires_in=-10)
+        sandboxed.klaviyo.admin("faults", {"token_endpoint": "error500"})
+        try:
+            tenant.http.get("/klaviyo/api/accounts", headers={"Maton-Connection": flaky})
+        finally:
+            sandboxed.klaviyo.admin("faults", {"token_endpoint": "ok"})
+        retried = events(tenant, connection=flaky, type="connection.refresh_failed")
+        assert retried
+        assert retried[0]["data"]["failures"] == 1
+        # Someone else spends the rotating refresh token: Keygate's refresh is refused for good.
+        gone, tokens = sandboxed.minted_connection(tenant, "constant-contact", expires_in=-10)
+        spent = httpx.post(
+            f"{sandboxed.cc.url}/oauth2/default/v1/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=("sandbox-client", "sandbox-secret"),
+        )
+        assert spent.status_code == 200
+        path = "/constant-contact/v3/account/summary"
+        assert tenant.http.get(path, headers={"Maton-Connection": gone}).status_code == 424
+        failed = events(tenant, connection=gone, type="connection.failed")
+        assert [e["data"]["error_code"] for e in failed] == ["reauthorization_required"]
+    finally:
+        tenant.close()

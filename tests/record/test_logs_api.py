@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.harness import KeygateHarness, Tenant
+from tests.support.databases import fresh_database
+from tests.support.harness import KeygateHarness, Tenant, upstream_overrides
+from tests.support.servers import ServerThread
 from tests.support.upstream import RecordingUpstream
 
 
@@ -154,3 +157,25 @@ def test_retention_prunes_by_age_and_by_row_cap(
     time.sleep(0.01)
     pruned(0.01 / 86_400, 1_000_000)
     assert logs(tenant)["logs"] == []
+
+
+def test_the_background_task_prunes_on_its_own(
+    tmp_path: Path, upstream: tuple[RecordingUpstream, ServerThread]
+) -> None:
+    harness = KeygateHarness(
+        tmp_path,
+        fresh_database(tmp_path, "kg_log_prune"),
+        apps=upstream_overrides(upstream[1].url),
+        request_log_prune_interval=0.2,
+        request_log_max_rows=2,
+    )
+    try:
+        tenant = harness.tenant()
+        harness.import_connection(tenant, "klaviyo", {"access_token": "kl"})
+        for _ in range(5):
+            assert tenant.http.get("/klaviyo/api/profiles").status_code == 200
+        time.sleep(0.5)
+        wait_for(lambda: len(logs(tenant)["logs"]) == 2)
+        tenant.close()
+    finally:
+        harness.stop()

@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from keygate import __version__
-from keygate.cli import apps_cmd, call_cmd, connections_cmd, encryption_cmd, keys_cmd, mcp_cmd
+from keygate.cli import (
+    apps_cmd,
+    call_cmd,
+    connections_cmd,
+    encryption_cmd,
+    keys_cmd,
+    mcp_cmd,
+    record_cmd,
+)
 from keygate.cli.context import load_settings
 from keygate.cli.output import emit_json, fail
 from keygate.crypto import write_key_file
@@ -30,6 +38,9 @@ app.add_typer(apps_cmd.app, name="apps")
 app.add_typer(connections_cmd.app, name="connections")
 app.add_typer(encryption_cmd.app, name="encryption")
 app.command("call")(call_cmd.call)
+app.command("logs")(record_cmd.logs)
+app.command("events")(record_cmd.events)
+app.add_typer(record_cmd.webhooks_app, name="webhooks")
 app.command("mcp")(mcp_cmd.mcp)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

@@ -48,6 +48,7 @@ async def list_logs(
     return {
         "logs": [log_view(r) for r in rows],
         "next_cursor": encode_cursor(rows[-1].seq) if more and rows else None,
+        "resume_cursor": _resume(rows[-1].seq if rows else None, cursor),
     }
 
 
@@ -76,4 +77,13 @@ async def list_events(
     return {
         "events": [event_view(r) for r in rows],
         "next_cursor": encode_cursor(rows[-1].seq) if more and rows else None,
+        "resume_cursor": _resume(rows[-1].seq if rows else None, cursor),
     }
+
+
+def _resume(last_seq: int | None, cursor: str | None) -> str:
+    """The cursor to ask with later for what comes after this page (`--follow` uses it):
+    after its last item, or where it started if it was empty."""
+    if last_seq is not None:
+        return encode_cursor(last_seq)
+    return cursor or encode_cursor(0)

@@ -38,7 +38,10 @@ def query_names(query: bytes) -> list[str]:
     """The distinct parameter names of a query string, in order (values left out)."""
     names: list[str] = []
     for part in query.split(b"&"):
-        name = unquote_plus(part.partition(b"=")[0].decode("latin-1"))[:_MAX_NAME]
+        name = part.partition(b"=")[0].decode("latin-1")
+        if "%" in name or "+" in name:  # most names are plain: no unquoting to pay for
+            name = unquote_plus(name)
+        name = name[:_MAX_NAME]
         if name and name not in names:
             names.append(name)
             if len(names) >= _MAX_NAMES:

@@ -121,7 +121,20 @@ class RequestLog:
         millis = _MILLIS
         lines: list[str] = []
         append = lines.append
-        for started, seconds, method, app, raw, status, connection_id, request_id, *_ in entries:
+        # Every field named (the last three are the store's): a star target builds a list.
+        for (
+            started,
+            seconds,
+            method,
+            app,
+            raw,
+            status,
+            connection_id,
+            request_id,
+            _q,
+            _c,
+            _k,
+        ) in entries:
             path = raw.decode("latin-1") if isinstance(raw, bytes) else raw
             # The fields a caller controls; escape_field's own test, inlined for the path.
             if not (path.isascii() and path.isprintable()) or " " in path or "\\" in path:
@@ -147,7 +160,19 @@ class RequestLog:
         offset = time.time() - time.perf_counter()
         pid = os.getpid()
         lines = []
-        for started, seconds, method, app, raw, status, connection_id, request_id, *_ in entries:
+        for (
+            started,
+            seconds,
+            method,
+            app,
+            raw,
+            status,
+            connection_id,
+            request_id,
+            _q,
+            _c,
+            _k,
+        ) in entries:
             path = raw.decode("latin-1") if isinstance(raw, bytes) else raw
             entry = {
                 "time": utc_timestamp(offset + started + seconds),

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from keygate.crypto import DecryptionError
 from keygate.store.database import Database
-from keygate.store.schema import AppConfig, Base, ConnectSession, Credential
+from keygate.store.schema import AppConfig, Base, ConnectSession, Credential, WebhookEndpointRow
 
 _PREFIX_LENGTH = len("kg1.")
 _KEY_ID_LENGTH = 12
@@ -66,6 +66,14 @@ COLUMNS = (
         AppConfig.client_secret_ciphertext,
         lambda app: f"app:{app}",  # AppConfigRepository: the OAuth client secret
         AppConfig.app,
+    ),
+    _Column(
+        "webhook_endpoints",
+        WebhookEndpointRow,
+        WebhookEndpointRow.id,
+        WebhookEndpointRow.secret_ciphertext,
+        lambda endpoint_id: str(endpoint_id),  # WebhookRepository.create: the signing secret
+        WebhookEndpointRow.id,
     ),
 )
 

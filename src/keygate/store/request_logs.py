@@ -74,8 +74,11 @@ class RequestLogRepository:
         Each row has the `request_logs` columns but `seq`."""
         if not rows:
             return
+        # A Core executemany on a plain connection: no ORM unit of work for rows never read
+        # back (about a third of the CPU a session's bulk insert spends per row).
         async with self._db.sessions() as session, session.begin():
-            await session.execute(insert(RequestLogRow), list(rows))
+            connection = await session.connection()
+            await connection.execute(insert(RequestLogRow), list(rows))
 
     async def list(
         self, workspace_id: str, filters: RequestLogFilter, limit: int, after_seq: int = 0
