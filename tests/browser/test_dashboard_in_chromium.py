@@ -417,6 +417,17 @@ def test_a_person_manages_connections_and_keys(
         row.locator("button.destructive").click()
         expect(page.locator("#flash")).to_have_text("The key was revoked.")
         expect(page.locator(f"#key-{made_key['key'][:11]}")).to_contain_text("revoked")
+        # A form whose CSRF token was tampered with is refused, and nothing changes.
+        page.goto(f"{origin}/ui/keys")
+        page.fill("#key-name", "forged")
+        page.evaluate(
+            "document.querySelector('form[action=\"/ui/keys\"] [name=csrf_token]').value = 'x'"
+        )
+        page.click("#create-key")
+        expect(page.locator("#heading")).to_have_text("This request was refused")
+        tab.check("refused")
+        page.goto(f"{origin}/ui/keys")
+        expect(page.locator("tbody tr", has_text="forged")).to_have_count(0)
         page.goto(f"{origin}/ui/apps")
         expect(page.locator("#app-klaviyo")).to_contain_text("client configured")
         expect(page.locator("#app-constant-contact")).to_contain_text("OAUTH2")

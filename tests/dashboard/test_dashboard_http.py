@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from keygate.dashboard.render import POLICY
-from keygate.dashboard.session import SESSION_COOKIE
+from keygate.dashboard.session import SESSION_COOKIE, mint_session
 from keygate.store.records import Status
 from tests.dashboard.signing_in import csrf_of, signed_in
 from tests.support.databases import fresh_database
@@ -325,3 +326,16 @@ def test_a_webhook_secret_is_shown_once(keygate: KeygateHarness, tenant: Tenant)
         webhook_id = re.search(r'href="/ui/webhooks/(wh_[0-9a-f]{32})"', listing)
         assert webhook_id
         assert secret.group(1) not in client.get(f"/ui/webhooks/{webhook_id.group(1)}").text
+
+
+def test_a_session_expires_on_the_server_too(keygate: KeygateHarness, tenant: Tenant) -> None:
+    key = keygate.run(keygate.runtime.keys.list_keys(tenant.workspace_id))[0]
+    cipher = keygate.runtime.cipher
+    ttl = keygate.settings.ui_session_ttl_seconds
+    fresh = mint_session(cipher, key.id, tenant.workspace_id)
+    stale = mint_session(cipher, key.id, tenant.workspace_id, now=time.time() - ttl - 60)
+    other_workspace = mint_session(cipher, key.id, str(uuid.uuid4()))
+    with httpx.Client(base_url=keygate.url, timeout=30) as client:
+        for token, status in ((fresh, 200), (stale, 303), (other_workspace, 303)):
+            client.cookies.set(SESSION_COOKIE, token)
+            assert client.get("/ui/keys").status_code == status
