@@ -19,7 +19,7 @@ from pyreqwest.client import Client
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from keygate import __version__
+from keygate import __version__, dashboard
 from keygate import metrics as server_metrics
 from keygate.catalog.loader import RESERVED_NAMES
 from keygate.clock import Clock, system_clock
@@ -137,6 +137,7 @@ def build_control_app() -> FastAPI:
     )
     for router in routers:
         api.include_router(router)
+    dashboard.install(api)
     openapi.install(api, lambda: _methods_by_app(api), lambda: _params_by_method(api))
     return api
 
@@ -322,6 +323,7 @@ class KeygateApp:
             self.control,
             Collaborators(
                 connections=runtime.connections,
+                keys=runtime.keys,
                 sessions=SessionRepository(runtime.db),
                 cipher=runtime.cipher,
                 reads=reads,
@@ -333,6 +335,7 @@ class KeygateApp:
                 metrics=self.metrics,
                 public_url=self.settings.public_url,
                 session_ttl_seconds=self.settings.session_ttl_seconds,
+                ui_session_ttl_seconds=self.settings.ui_session_ttl_seconds,
                 request_logs=runtime.request_logs,
                 events=runtime.events,
                 webhooks=runtime.webhooks,

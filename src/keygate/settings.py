@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     is cut there and flagged `truncated` (an agent's context is small)."""
 
     session_ttl_seconds: int = Field(default=3600, ge=60)
+    ui_session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 24 * 3600)
+    """How long a dashboard sign-in (`/ui`) lasts before the person signs in again."""
     cache_poll_interval: float = Field(default=1.0, gt=0)
     stale_if_error_seconds: float = Field(default=60.0, ge=0)
     """How long a record a write made stale may still be served if the database then becomes

@@ -21,6 +21,7 @@ from keygate.gateway.metrics import GatewayMetrics
 from keygate.store.connections import ConnectionRepository
 from keygate.store.database import Database
 from keygate.store.events import EventRepository
+from keygate.store.keys import KeyRepository
 from keygate.store.reads import CachedReads
 from keygate.store.request_logs import RequestLogRepository
 from keygate.store.sessions import SessionRepository
@@ -34,6 +35,7 @@ class Collaborators:
     """Everything a route of the FastAPI app may be given, set once at start-up."""
 
     connections: ConnectionRepository
+    keys: KeyRepository
     sessions: SessionRepository
     cipher: Cipher
     reads: CachedReads
@@ -46,6 +48,7 @@ class Collaborators:
     metrics: GatewayMetrics
     public_url: str
     session_ttl_seconds: int
+    ui_session_ttl_seconds: int
     request_logs: RequestLogRepository
     events: EventRepository
     webhooks: WebhookRepository
@@ -75,6 +78,16 @@ def _of(request: Request) -> Collaborators:
 async def get_connections(request: Request) -> ConnectionRepository:
     """The connection repository."""
     return _of(request).connections
+
+
+async def get_keys(request: Request) -> KeyRepository:
+    """The workspaces and API keys repository."""
+    return _of(request).keys
+
+
+async def get_ui_session_ttl(request: Request) -> int:
+    """How long a dashboard sign-in lasts, in seconds."""
+    return _of(request).ui_session_ttl_seconds
 
 
 async def get_sessions(request: Request) -> SessionRepository:
@@ -143,6 +156,8 @@ async def get_destination_check(request: Request) -> Callable[[str], Awaitable[N
 
 
 ConnectionsDep = Annotated[ConnectionRepository, Depends(get_connections)]
+KeysDep = Annotated[KeyRepository, Depends(get_keys)]
+UiSessionTtlDep = Annotated[int, Depends(get_ui_session_ttl)]
 SessionsDep = Annotated[SessionRepository, Depends(get_sessions)]
 CipherDep = Annotated[Cipher, Depends(get_cipher)]
 ReadsDep = Annotated[CachedReads, Depends(get_reads)]

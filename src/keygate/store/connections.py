@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -48,6 +48,14 @@ class ConnectionFilter:
     app: str | None = None
     status: Status | None = None
     method: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFacts:
+    """What a listing shows of a connection's credential: never a secret."""
+
+    expires_at: datetime | None
+    refresh_failures: int
 
 
 class ConnectionRepository:
@@ -284,6 +292,18 @@ class ConnectionRepository:
         async with self._db.read() as session:
             row = await session.get(Credential, connection_id)
         return None if row is None else self.decrypt(row)
+
+    async def token_facts(self, connection_ids: Sequence[str]) -> dict[str, TokenFacts]:
+        """When each connection's token expires and how many refreshes failed in a row, read
+        in one query without decrypting anything (for listings)."""
+        if not connection_ids:
+            return {}
+        query = select(
+            Credential.connection_id, Credential.expires_at, Credential.refresh_failures
+        ).where(Credential.connection_id.in_(connection_ids))
+        async with self._db.read() as session:
+            rows = (await session.execute(query)).all()
+        return {row[0]: TokenFacts(row[1], row[2]) for row in rows}
 
     @property
     def cipher(self) -> Cipher:
