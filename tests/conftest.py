@@ -86,3 +86,16 @@ def recording(upstream: tuple[RecordingUpstream, ServerThread]) -> RecordingUpst
     """The recording upstream, emptied."""
     upstream[0].clear()
     return upstream[0]
+
+
+@pytest.fixture
+def clean_sandboxes(sandboxed: SandboxedKeygate) -> Iterator[SandboxedKeygate]:
+    """The sandboxes' data emptied before and after (the session shares them); grants kept."""
+
+    def reset() -> None:
+        for sandbox in sandboxed.sandboxes.values():
+            sandbox.admin("reset", {"tokens": False})
+
+    reset()
+    yield sandboxed
+    reset()

@@ -93,7 +93,8 @@ def run_snippet(snippet: str, base_url: str, key: str, **values: str) -> Any:
     return json.loads(done.stdout)
 
 
-def test_constant_contact_seed(sandboxed: SandboxedKeygate) -> None:
+def test_constant_contact_seed(clean_sandboxes: SandboxedKeygate) -> None:
+    sandboxed = clean_sandboxes
     tenant: Tenant = sandboxed.tenant()
     base, key = sandboxed.keygate.url, tenant.key
     active_id = sandboxed.oauth_connection(tenant, "constant-contact")
@@ -119,7 +120,8 @@ def test_constant_contact_seed(sandboxed: SandboxedKeygate) -> None:
     tenant.close()
 
 
-def test_klaviyo_seed(sandboxed: SandboxedKeygate) -> None:
+def test_klaviyo_seed(clean_sandboxes: SandboxedKeygate) -> None:
+    sandboxed = clean_sandboxes
     tenant: Tenant = sandboxed.tenant()
     base, key = sandboxed.keygate.url, tenant.key
     active_id = sandboxed.oauth_connection(tenant, "klaviyo")

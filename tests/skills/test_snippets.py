@@ -11,7 +11,7 @@ and every runnable block must be run and checked: none is skipped silently.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,19 +25,6 @@ KEY_VARIABLE = {"en": "KEYGATE_API_KEY", "zh": "MATON_API_KEY"}
 RUNNABLE = {"bash", "python"}
 SHOWN = {"text", "json"}  # fenced to be read, not run
 SEEDED = 11  # more than one page of each listing example (page size 10)
-
-
-@pytest.fixture
-def clean_sandboxes(sandboxed: SandboxedKeygate) -> Iterator[SandboxedKeygate]:
-    """The sandboxes' data emptied before and after (the session shares them); grants kept."""
-
-    def reset() -> None:
-        for sandbox in sandboxed.sandboxes.values():
-            sandbox.admin("reset", {"tokens": False})
-
-    reset()
-    yield sandboxed
-    reset()
 
 
 def _seed(tenant: Tenant) -> None:
