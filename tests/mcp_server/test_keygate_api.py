@@ -19,8 +19,9 @@ async def test_an_unreachable_keygate_is_one_clear_error_without_the_key() -> No
             await api.control("GET", "/apps")
         with pytest.raises(KeygateAnswerError) as gateway:
             await api.gateway("GET", "/klaviyo/api/profiles", headers={}, content=None, limit=10)
-        assert await api.text("/apps/klaviyo/skill") is None
-    for failure in (control.value, gateway.value):
+        with pytest.raises(KeygateAnswerError) as text:
+            await api.text("/apps/klaviyo/skill")
+    for failure in (control.value, gateway.value, text.value):
         assert failure.code == "keygate_unreachable"
         assert "could not be reached (ConnectError)" in str(failure)
         assert KEY not in str(failure)

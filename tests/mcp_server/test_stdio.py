@@ -36,6 +36,7 @@ async def test_stdio_serves_the_tools_against_a_remote_keygate(
                 "run_action", {"action": "constant-contact.get_contacts", "params": {"limit": 1}}
             )
         )
+        zh = structured(await session.call_tool("get_app", {"app": "klaviyo", "lang": "zh"}))
         made = structured(await session.call_tool("create_connection", {"app": "klaviyo"}))
         gone = structured(
             await session.call_tool(
@@ -57,6 +58,8 @@ async def test_stdio_serves_the_tools_against_a_remote_keygate(
     assert by_default["next"] is None or by_default["next"]["connection"] == chosen
     assert other_app["status"] == 200
     assert other_app["connection_id"] == cc
+    assert zh["skill"] == tenant.http.get("/apps/klaviyo/skill", params={"lang": "zh"}).text
+    assert zh["skill"].startswith("---\nname: klaviyo\n")
     assert made["connect_url"].startswith(f"{base}/connect?session_token=")
     assert gone["connection"]["status"] == "DELETED"
     assert "connection_not_found" in error_text(missing)

@@ -186,3 +186,30 @@ async def test_a_client_of_the_stateless_protocol_revision_is_served(
     assert call.structured_content is not None
     assert call.structured_content["connection_id"] == connection
     tenant.close()
+
+
+async def test_get_app_carries_the_apps_skill_in_both_languages(
+    mcp_sandboxed: SandboxedKeygate,
+) -> None:
+    tenant = mcp_sandboxed.tenant()
+    base = mcp_sandboxed.keygate.url
+    async with http_session(base, tenant.key) as session:
+        english = structured(await session.call_tool("get_app", {"app": "klaviyo"}))
+        chinese = structured(await session.call_tool("get_app", {"app": "klaviyo", "lang": "zh"}))
+    served = {
+        lang: tenant.http.get("/apps/klaviyo/skill", params={"lang": lang}).text
+        for lang in ("en", "zh")
+    }
+    for lang, app in (("en", english), ("zh", chinese)):
+        skill = app["skill"]
+        assert isinstance(skill, str), (lang, app)
+        assert skill == served[lang]
+        assert skill.startswith("---\nname: klaviyo\n"), skill[:80]
+        assert app["skill_url"] == f"{base}/apps/klaviyo/skill?lang={lang}"
+        # The endpoint table, from this Keygate's catalog (the tests' endpoints).
+        assert "| GET | `/klaviyo/api/profiles/{id}` |" in skill, skill
+        assert base in skill
+    assert "Get one profile." in english["skill"]
+    assert "获取单个用户档案。" in chinese["skill"]
+    assert "Get one profile." not in chinese["skill"]
+    tenant.close()

@@ -11,17 +11,16 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from keygate.sandbox import DEFAULT_PRIVATE_KEY
 from keygate.sandbox.klaviyo.store import ACCOUNT_ID
 from tests.support.harness import Tenant
 from tests.support.sandboxes import SandboxedKeygate
+from tests.support.snippets import Person
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -33,42 +32,6 @@ def python_blocks(heading: str) -> list[str]:
     section = text.split(heading + "\n", 1)[1]
     section = re.split(rf"\n#{{1,{len(level)}}} ", section, maxsplit=1)[0]
     return re.findall(r"```python\n(.*?)```", section, re.S)
-
-
-class Person:
-    """Approves every PENDING Klaviyo API-key connection of a workspace, as a person would."""
-
-    def __init__(self, tenant: Tenant) -> None:
-        self._tenant = tenant
-        self._stop = threading.Event()
-        self.approved = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=str(self._tenant.http.base_url), timeout=30) as http:
-            http.headers["Authorization"] = f"Bearer {self._tenant.key}"
-            while not self._stop.wait(0.2):
-                listed = http.get("/connections", params={"status": "PENDING"}).json()
-                for connection in listed["connections"]:
-                    if connection["method"] == "API_KEY":
-                        self._approve(http, connection["url"])
-
-    def _approve(self, http: httpx.Client, url: str) -> None:
-        page = http.get(url)
-        token = re.search(r'name="session_token" value="([^"]+)"', page.text)
-        action = re.search(r'<form method="post" action="([^"]+)"', page.text)
-        if token and action:
-            http.post(
-                str(page.url.join(action.group(1))),
-                data={"session_token": token.group(1), "api_key": DEFAULT_PRIVATE_KEY},
-            )
-            self.approved += 1
-
-    def stop(self) -> None:
-        """Stop watching."""
-        self._stop.set()
-        self._thread.join(30)
 
 
 @pytest.fixture

@@ -94,12 +94,22 @@ class SandboxedKeygate:
     `advance`), so token lifetimes pass at Keygate and at the provider alike, without waiting.
     """
 
-    def __init__(self, data_dir: Path, database_url: str, **settings: Any) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str,
+        *,
+        sandbox_config: dict[str, Any] | None = None,
+        **settings: Any,
+    ) -> None:
+        """`sandbox_config` goes to every sandbox's SandboxConfig (e.g. `seed_data=True`),
+        `settings` to Keygate's."""
         port = free_port()
         callback = f"http://127.0.0.1:{port}/oauth/callback"
         self.clock = SandboxClock()
         self.sandboxes = {
-            spec.app: start_sandbox(spec.app, callback, self.clock) for spec in SANDBOXES
+            spec.app: start_sandbox(spec.app, callback, self.clock, **(sandbox_config or {}))
+            for spec in SANDBOXES
         }
         self.keygate = KeygateHarness(
             data_dir,

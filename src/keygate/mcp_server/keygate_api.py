@@ -80,13 +80,18 @@ class KeygateAPI:
         answer: dict[str, Any] = response.json()
         return answer
 
-    async def text(self, path: str, *, params: dict[str, str] | None = None) -> str | None:
-        """A text document Keygate serves (a skill), or None where it serves none."""
+    async def text(self, path: str, *, params: dict[str, str] | None = None) -> str:
+        """A text document Keygate serves (a skill); raises KeygateAnswerError on a Keygate
+        error or when Keygate cannot be reached."""
         try:
             response = await self._client.get(path, params=params, headers=self._auth)
-        except httpx.HTTPError:
-            return None
-        return response.text if response.status_code == 200 else None
+        except httpx.HTTPError as exc:
+            raise KeygateAnswerError(
+                0, "keygate_unreachable", f"Keygate could not be reached ({type(exc).__name__})."
+            ) from exc
+        if response.status_code >= 400:
+            raise _error_of(response)
+        return response.text
 
     async def gateway(
         self,

@@ -91,7 +91,7 @@ class AppDetail(BaseModel):
     pagination: dict[str, Any] | None
     actions: list[Action]
     skill_url: str = Field(description="The app's agent skill (markdown) on this Keygate")
-    skill: str | None = Field(default=None, description="The skill text, when served")
+    skill: str = Field(description="The skill text (markdown, YAML front matter first)")
 
 
 class ConnectionList(BaseModel):

@@ -181,7 +181,10 @@ def build_server(
         api = api_of(ctx)
         found = await app_detail(api, app)
         name = found["app"]
-        skill = await api.text(f"/apps/{name}/skill", params={"lang": lang})
+        try:
+            skill = await api.text(f"/apps/{quote(name, safe='')}/skill", params={"lang": lang})
+        except KeygateAnswerError as exc:
+            _fail(exc)
         return AppDetail(
             app=name,
             display_name=found["display_name"],
