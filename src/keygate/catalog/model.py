@@ -36,6 +36,29 @@ class Method(StrEnum):
     BASIC = "BASIC"
 
 
+class Category(StrEnum):
+    """What an app is for: a short fixed vocabulary, so `GET /apps?category=` finds them all."""
+
+    CRM = "crm"
+    MARKETING = "marketing"
+    EMAIL = "email"
+    CALENDAR = "calendar"
+    FILES = "files"
+    SPREADSHEETS = "spreadsheets"
+    MESSAGING = "messaging"
+    DEVELOPER = "developer"
+    PROJECT_MANAGEMENT = "project-management"
+    SUPPORT = "support"
+    ACCOUNTING = "accounting"
+    COMMERCE = "commerce"
+    PAYMENTS = "payments"
+    AI = "ai"
+    COMMUNICATIONS = "communications"
+    PRODUCTIVITY = "productivity"
+    SCHEDULING = "scheduling"
+    SOCIAL = "social"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -585,6 +608,7 @@ class AppSpec(_Strict):
 
     name: str
     display_name: str
+    category: Category | None = None
     docs_url: HttpUrl
     base_url: UrlTemplate
     methods: list[ConnectionMethod] = Field(min_length=1)

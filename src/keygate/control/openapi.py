@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from keygate.catalog.model import Method
+from keygate.catalog.model import Category, Method
 from keygate.control.views import CURSOR_PATTERN
 from keygate.store.events import EventType
 from keygate.webhooks.destinations import URL_PATTERN
@@ -96,9 +96,14 @@ class AppOut(BaseModel):
 
     app: str
     display_name: str
+    category: Category | None = Field(description="What the app is for (null: uncategorised).")
     methods: list[Method] = Field(description="The connection methods, the default first.")
     docs_url: str
     base_url: str
+    oauth_client_configured: bool = Field(
+        description="The operator has configured an OAuth client for the app's OAUTH2 method "
+        "(false for an app without one): OAuth connections can be made."
+    )
 
 
 class EndpointOut(BaseModel):
