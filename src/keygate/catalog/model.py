@@ -699,3 +699,22 @@ class AppSpec(_Strict):
     def base_url_for(self, method: OAuth2Method | ApiKeyMethod) -> str:
         """The base URL template of that method's connections."""
         return method.base_url or self.base_url
+
+
+def catalog_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one catalog file, from `AppSpec` (under the files' own field names)."""
+    schema = AppSpec.model_json_schema(by_alias=True, mode="validation")
+    definitions = schema["$defs"]
+    # What the before-validators accept and pydantic cannot see: one `inject` entry written as
+    # a mapping, and a BASIC method of two fields that leaves `inject` out.
+    for method in ("OAuth2Method", "ApiKeyMethod"):
+        inject = definitions[method]["properties"]["inject"]
+        entries = {"type": "array", "items": inject.pop("items")}
+        inject.pop("type", None)
+        inject["anyOf"] = [{"$ref": "#/$defs/Injection"}, entries]
+    required = definitions["ApiKeyMethod"]["required"]
+    required.remove("inject")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+    }
