@@ -126,6 +126,9 @@ class ParamOut(BaseModel):
     label: str
     pattern: str = Field(description="The whole value must match (and be letters, digits, ._~-).")
     example: str
+    default: str | None = Field(
+        default=None, description="The value a connection gets when `params` leaves it out."
+    )
     help: str | None = None
 
 
