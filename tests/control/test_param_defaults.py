@@ -35,7 +35,7 @@ def test_a_left_out_parameter_takes_its_default(tenant: Tenant) -> None:
 
 
 def test_the_connect_page_prefills_the_default(keygate: KeygateHarness, tenant: Tenant) -> None:
-    # A connection stored without the parameter (made before the default existed).
+    # A connection stored without the parameter, as the dashboard (/ui) creates them.
     async def make() -> str:
         record = await keygate.runtime.connections.create(
             tenant.workspace_id, "microsoft-outlook", "OAUTH2", {}, actor=OPERATOR
