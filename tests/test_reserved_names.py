@@ -4,12 +4,15 @@ and the surfaces the contract lists."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from keygate.app import build_control_app
-from keygate.catalog.loader import RESERVED_NAMES
+from keygate.catalog.loader import RESERVED_NAMES, load_app_file
+from keygate.errors import ConfigurationError
 from tests.support.shared import shared_dir
 
 _SURFACE_ROW = re.compile(r"^\|\s*`/")
@@ -47,3 +50,30 @@ def test_every_surface_of_the_contract_is_reserved() -> None:
     assert {"connections", "apps", "mcp", "webhooks"} <= surfaces, "the surfaces table was not read"
     missing = surfaces - RESERVED_NAMES
     assert not missing, f"contract surfaces not reserved: {missing}"
+
+
+@pytest.mark.parametrize("name", ["skill", "keygate", "connections"])
+def test_a_catalog_file_with_a_reserved_name_stops_start_up(tmp_path: Path, name: str) -> None:
+    # `skill` would be shadowed by GET /apps/skill, `keygate` by the general skill's folder.
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "display_name": "Clash",
+                "docs_url": "https://example.invalid/docs",
+                "base_url": "https://api.example.invalid",
+                "methods": [
+                    {
+                        "type": "API_KEY",
+                        "fields": [{"name": "api_key", "label": "Key"}],
+                        "inject": {"header": "X-Key", "template": "{api_key}"},
+                    }
+                ],
+            }
+        )
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        load_app_file(path)
+    assert str(path) in str(caught.value)
+    assert f"name {name!r} is a reserved" in str(caught.value)

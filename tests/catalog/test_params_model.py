@@ -145,6 +145,16 @@ BAD: list[tuple[dict[str, Any], dict[str, Any], str]] = [
     ({**OAUTH}, {"params": [{**SUBDOMAIN, "pattern": "[a-"}]}, "is not a regular expression"),
     (
         {**OAUTH},
+        {"params": [{**SUBDOMAIN, "default": "ac.me"}]},
+        "params.0: Value error, default 'ac.me' does not match pattern",
+    ),
+    (
+        {**OAUTH},
+        {"params": [{**SUBDOMAIN, "pattern": ".+", "default": "a/b"}]},
+        "default 'a/b': a parameter is letters, digits",
+    ),
+    (
+        {**OAUTH},
         {"params": [{"name": "subdomain", "label": "S", "example": "a"}]},
         "params.0.pattern",
     ),

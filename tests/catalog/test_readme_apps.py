@@ -61,7 +61,14 @@ def test_each_row_shows_the_apps_methods_in_order() -> None:
 def test_each_row_names_the_parameters_and_learned_values() -> None:
     rows = table_rows()
     for name, spec in load_catalog().items():
-        _methods, params, learned = rows[name]
+        _methods, params, learned, _category = rows[name]
         assert names(params) == parameters(spec), name
         captured = [c for m in spec.methods for c in m.captured_names()]
         assert names(learned) == captured, name
+
+
+def test_each_row_shows_the_apps_category() -> None:
+    rows = table_rows()
+    for name, spec in load_catalog().items():
+        assert spec.category is not None, name
+        assert rows[name][3] == spec.category.value, name

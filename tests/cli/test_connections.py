@@ -75,3 +75,28 @@ def test_import_refuses_an_app_without_oauth(installed: tuple[Cli, str]) -> None
     cli, _ = installed
     line = cli.fails("connections", "import", "nope", "--access-token", "x")
     assert "'nope'" in line
+
+
+def test_create_takes_params_and_their_defaults(installed: tuple[Cli, str]) -> None:
+    cli, _ = installed
+    zendesk = cli.json("connections", "create", "zendesk", "--param", "subdomain=acme")
+    assert zendesk["connection"]["params"] == {"subdomain": "acme"}
+    assert zendesk["connection"]["status"] == "PENDING"
+    # Left out: the default (Microsoft's tenant is common); given: the value given.
+    outlook = cli.json("connections", "create", "microsoft-outlook")
+    assert outlook["connection"]["params"] == {"tenant": "common"}
+    own = cli.json(
+        "connections", "create", "microsoft-teams", "--param", "tenant=contoso.onmicrosoft.com"
+    )
+    assert own["connection"]["params"] == {"tenant": "contoso.onmicrosoft.com"}
+    # The connection the control plane shows is the one created.
+    shown = cli.json("connections", "show", zendesk["connection"]["connection_id"])
+    assert shown["connection"]["params"] == {"subdomain": "acme"}
+
+    bad = cli.fails("connections", "create", "zendesk", "--param", "subdomain=a/b")
+    assert "params.subdomain" in bad
+    unknown = cli.fails("connections", "create", "zendesk", "--param", "shop=acme")
+    assert "params.shop" in unknown
+    assert "no such parameter" in unknown
+    shapeless = cli.fails("connections", "create", "zendesk", "--param", "acme")
+    assert "NAME=VALUE" in shapeless

@@ -193,7 +193,16 @@ def test_apps_catalog(tenant: Tenant) -> None:
     assert apps["klaviyo"]["methods"] == ["OAUTH2", "API_KEY"]
     assert apps["klaviyo"]["display_name"] == "Klaviyo"
     assert apps["constant-contact"]["methods"] == ["OAUTH2"]
-    assert set(apps["klaviyo"]) == {"app", "display_name", "methods", "docs_url", "base_url"}
+    assert set(apps["klaviyo"]) == {
+        "app",
+        "display_name",
+        "category",
+        "methods",
+        "docs_url",
+        "base_url",
+        "oauth_client_configured",
+    }
+    assert apps["klaviyo"]["category"] == "marketing"
     detail = tenant.http.get("/apps/klaviyo").json()["app"]
     assert detail["app"] == "klaviyo"
     assert detail["pagination"] == {"next": "links.next", "link": "absolute", "items": "data"}

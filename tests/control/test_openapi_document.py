@@ -95,7 +95,17 @@ def test_errors_are_documented_as_keygate_answers_them(document: dict[str, Any])
     assert error["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"
     }
-    assert error["headers"]["Keygate-Error"]["required"] is True
+    # A request that is not HTTP at all is refused by the HTTP server, in plain text.
+    assert set(error["content"]) == {"application/json", "text/plain"}
+    assert error["headers"]["Keygate-Error"]["required"] is False
+    # Every authenticated operation can be refused as malformed or over a rate limit (the
+    # probes and /metrics are never limited).
+    for path, method, operation in operations(document):
+        if "401" in operation["responses"]:
+            assert {"400", "429"} <= set(operation["responses"]), f"{method} {path}"
+    not_found = document["paths"]["/apps/{app}"]["get"]["responses"]["404"]
+    assert not_found["headers"]["Keygate-Error"]["required"] is True
+    assert "Retry-After" in document["paths"]["/apps"]["get"]["responses"]["429"]["headers"]
 
 
 def test_metrics_are_documented_as_text(keygate: KeygateHarness, document: dict[str, Any]) -> None:
@@ -153,6 +163,6 @@ def test_the_skills_are_documented_as_markdown_in_two_languages(document: dict[s
         assert lang["in"] == "query"
         assert lang["schema"]["enum"] == ["en", "zh"]
         assert lang["schema"]["default"] == "en"
-        for status in ("400", "401"):
-            assert list(operation["responses"][status]["content"]) == ["application/json"]
+        assert list(operation["responses"]["401"]["content"]) == ["application/json"]
+        assert "application/json" in operation["responses"]["400"]["content"]
     assert "404" in document["paths"]["/apps/{app}/skill"]["get"]["responses"]

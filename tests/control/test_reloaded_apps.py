@@ -40,6 +40,8 @@ def test_routes_see_the_apps_as_reloaded(own_keygate: KeygateHarness) -> None:
     try:
         before = tenant.http.get("/apps/klaviyo").json()["app"]["base_url"]
         assert before != NEW_BASE
+        listed = {a["app"]: a for a in tenant.http.get("/apps").json()["apps"]}
+        assert listed["klaviyo"]["oauth_client_configured"] is False
         unconfigured = continue_oauth(tenant.http)
         assert unconfigured.status_code == 503
         assert "not set up yet" in unconfigured.text
@@ -49,6 +51,8 @@ def test_routes_see_the_apps_as_reloaded(own_keygate: KeygateHarness) -> None:
         assert tenant.http.get("/apps/klaviyo").json()["app"]["base_url"] == NEW_BASE
         listed = {a["app"]: a for a in tenant.http.get("/apps").json()["apps"]}
         assert listed["klaviyo"]["base_url"] == NEW_BASE
+        assert listed["klaviyo"]["oauth_client_configured"] is True
+        assert listed["constant-contact"]["oauth_client_configured"] is False
         redirected = continue_oauth(tenant.http)
         assert redirected.status_code == 303, redirected.text
         query = parse_qs(urlsplit(redirected.headers["location"]).query)

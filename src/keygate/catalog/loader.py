@@ -43,6 +43,9 @@ RESERVED_NAMES = frozenset(
         "webhooks",
     }
 )
+# Names no app may take though they are no surface: `GET /apps/skill` is the general skill
+# (an app `skill` would lose `/apps/{app}`), and `keygate` is that skill's export folder.
+RESERVED_APP_NAMES = RESERVED_NAMES | {"skill", "keygate"}
 
 
 def _describe(exc: ValidationError) -> str:
@@ -69,7 +72,7 @@ def load_app_file(path: Path) -> AppSpec:
         raise ConfigurationError(
             f"catalog file {path}: name {spec.name!r} must match the file name {path.stem!r}"
         )
-    if spec.name in RESERVED_NAMES:
+    if spec.name in RESERVED_APP_NAMES:
         raise ConfigurationError(f"catalog file {path}: name {spec.name!r} is a reserved path")
     return spec
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -34,6 +34,29 @@ class Method(StrEnum):
     OAUTH2 = "OAUTH2"
     API_KEY = "API_KEY"
     BASIC = "BASIC"
+
+
+class Category(StrEnum):
+    """What an app is for: a short fixed vocabulary, so `GET /apps?category=` finds them all."""
+
+    CRM = "crm"
+    MARKETING = "marketing"
+    EMAIL = "email"
+    CALENDAR = "calendar"
+    FILES = "files"
+    SPREADSHEETS = "spreadsheets"
+    MESSAGING = "messaging"
+    DEVELOPER = "developer"
+    PROJECT_MANAGEMENT = "project-management"
+    SUPPORT = "support"
+    ACCOUNTING = "accounting"
+    COMMERCE = "commerce"
+    PAYMENTS = "payments"
+    AI = "ai"
+    COMMUNICATIONS = "communications"
+    PRODUCTIVITY = "productivity"
+    SCHEDULING = "scheduling"
+    SOCIAL = "social"
 
 
 class _Strict(BaseModel):
@@ -200,6 +223,9 @@ class ConnectionParam(_Strict):
     label: str
     pattern: str
     example: str
+    default: str | None = None
+    """The value a connection gets when `POST /connections` leaves the parameter out (and the
+    connect page's pre-filled answer): Microsoft's `tenant` is `common`."""
     help: str | None = None
 
     _name = field_validator("name")(_identifier)
@@ -207,12 +233,16 @@ class ConnectionParam(_Strict):
 
     @model_validator(mode="after")
     def _example_fits(self) -> ConnectionParam:
-        if not re.fullmatch(self.pattern, self.example):
-            raise ValueError(f"example {self.example!r} does not match pattern {self.pattern!r}")
-        if not SAFE_VALUE.match(self.example):
-            raise ValueError(
-                f"example {self.example!r}: a parameter is letters, digits and . _ ~ - only"
-            )
+        for what in ("example", "default"):
+            value = getattr(self, what)
+            if value is None:
+                continue
+            if not re.fullmatch(self.pattern, value):
+                raise ValueError(f"{what} {value!r} does not match pattern {self.pattern!r}")
+            if not SAFE_VALUE.match(value):
+                raise ValueError(
+                    f"{what} {value!r}: a parameter is letters, digits and . _ ~ - only"
+                )
         return self
 
     def problem(self, value: object) -> str | None:
@@ -585,6 +615,7 @@ class AppSpec(_Strict):
 
     name: str
     display_name: str
+    category: Category | None = None
     docs_url: HttpUrl
     base_url: UrlTemplate
     methods: list[ConnectionMethod] = Field(min_length=1)
@@ -672,6 +703,46 @@ class AppSpec(_Strict):
         """The parameters a connection of that method needs: the app's, then the method's."""
         return [*self.params, *method.params]
 
+    def connection_params(
+        self, method: OAuth2Method | ApiKeyMethod, given: Mapping[str, object]
+    ) -> dict[str, str]:
+        """The parameters given for a new connection, each checked, plus the defaults of those
+        left out (the rest are asked on the connect page); ValueError naming the first
+        parameter that is unknown or does not fit."""
+        declared = {p.name: p for p in self.params_for(method)}
+        for name, value in given.items():
+            param = declared.get(name)
+            if param is None:
+                known = ", ".join(declared) or "none"
+                raise ValueError(
+                    f"params.{name}: {self.name} ({method.type.value}) has no such parameter; "
+                    f"its parameters: {known}"
+                )
+            problem = param.problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        defaults = {p.name: p.default for p in declared.values() if p.default is not None}
+        return {**defaults, **{name: str(value) for name, value in given.items()}}
+
     def base_url_for(self, method: OAuth2Method | ApiKeyMethod) -> str:
         """The base URL template of that method's connections."""
         return method.base_url or self.base_url
+
+
+def catalog_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one catalog file, from `AppSpec` (under the files' own field names)."""
+    schema = AppSpec.model_json_schema(by_alias=True, mode="validation")
+    definitions = schema["$defs"]
+    # What the before-validators accept and pydantic cannot see: one `inject` entry written as
+    # a mapping, and a BASIC method of two fields that leaves `inject` out.
+    for method in ("OAuth2Method", "ApiKeyMethod"):
+        inject = definitions[method]["properties"]["inject"]
+        entries = {"type": "array", "items": inject.pop("items")}
+        inject.pop("type", None)
+        inject["anyOf"] = [{"$ref": "#/$defs/Injection"}, entries]
+    required = definitions["ApiKeyMethod"]["required"]
+    required.remove("inject")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+    }

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from keygate.catalog.loader import ConfiguredApp, configure_app
+from keygate.catalog.model import Category
 from keygate.cli.context import run
 from keygate.cli.output import emit_fields, emit_json, emit_table, fail
-from keygate.control.views import app_view
+from keygate.control.views import app_view, matching_apps
 from keygate.runtime import Runtime
 
 app = typer.Typer(help="The provider catalog and per-app operator settings.", no_args_is_help=True)
@@ -42,31 +44,43 @@ def detail_view(configured: ConfiguredApp) -> dict[str, Any]:
 
 
 @app.command("list")
-def list_apps(json_out: JsonOpt = False) -> None:
-    """List the apps."""
+def list_apps(
+    q: Annotated[
+        str | None,
+        typer.Option("--q", help="Only apps whose name, display name or category contains it."),
+    ] = None,
+    category: Annotated[
+        Category | None, typer.Option(help="Only apps of this category.", case_sensitive=False)
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the apps (as GET /apps: by name, filtered by --q and --category)."""
 
     async def _list(rt: Runtime) -> list[dict[str, Any]]:
-        return [detail_view(rt.apps[name]) for name in sorted(rt.apps)]
+        found = matching_apps(rt.apps, q, None if category is None else category.value)
+        return [detail_view(configured) for configured in found]
 
     views = run(_list)
     if json_out:
         emit_json({"apps": views})
         return
+    # What fits 80 columns: the base URL and docs are in `apps show` and --json.
     rows = [
         [
             v["app"],
             v["display_name"],
-            ", ".join(v["methods"]),
-            v["base_url"],
-            "yes" if v["oauth"] and v["oauth"]["client_id"] else "no",
+            v["category"],
+            " ".join(v["methods"]),
+            v["oauth_client_configured"] if v["oauth"] else "-",
         ]
         for v in views
     ]
     emit_table(
-        "Apps",
-        ["app", "name", "methods", "base_url", "oauth client"],
+        f"Apps ({len(rows)})",
+        # "oauth": an OAuth client is configured (yes / no), "-" for an app without OAuth.
+        ["app", "name", "category", "methods", "oauth"],
         rows,
-        whole={"app", "base_url"},
+        whole={"app", "category"},
     )
 
 
@@ -151,3 +165,37 @@ def configure(
         emit_json(view)
         return
     typer.echo(f"Configured {app_name}.")
+
+
+@app.command("validate")
+def validate(
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Catalog files (YAML) to check.")
+    ],
+) -> None:
+    """Check catalog files as start-up does: 'ok' per good file, else the file and field."""
+    from keygate.catalog.loader import AppOverrides, load_app_file
+    from keygate.errors import ConfigurationError
+
+    bad = 0
+    for path in files:
+        try:
+            if not path.is_file():
+                raise ConfigurationError(f"catalog file {path}: no such file")
+            # The file's own checks, then the re-validation every app gets at start-up.
+            configure_app(load_app_file(path), AppOverrides())
+        except ConfigurationError as exc:
+            bad += 1
+            typer.echo("error: " + " ".join(str(exc).split()), err=True)
+        else:
+            typer.echo(f"{path}: ok")
+    if bad:
+        raise SystemExit(1)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a catalog file (for editor completion and checks)."""
+    from keygate.catalog.model import catalog_json_schema
+
+    emit_json(catalog_json_schema())

@@ -78,6 +78,15 @@ def create(
             "then wait until it is approved (for headless servers).",
         ),
     ] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="A connection parameter (repeatable), e.g. --param subdomain=acme; those "
+            "left out take their default or are asked on the connect page.",
+        ),
+    ] = None,
     workspace_name: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -101,6 +110,13 @@ def create(
             err=json_out,
         )
 
+    given: dict[str, str] = {}
+    for pair in param or []:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            fail(f"--param {pair!r}: write NAME=VALUE, e.g. --param subdomain=acme")
+        given[name] = value
+
     async def _create(rt: Runtime) -> tuple[dict[str, Any], str | None]:
         ws = await workspace(rt, workspace_name)
         configured = rt.apps.get(app_name)
@@ -110,8 +126,13 @@ def create(
             chosen = Method(method) if method else configured.spec.methods[0].type
         except ValueError:
             raise ConfigurationError("--method must be OAUTH2, API_KEY or BASIC") from None
-        if configured.spec.method(chosen) is None:
+        spec_method = configured.spec.method(chosen)
+        if spec_method is None:
             raise ConfigurationError(f"{app_name} does not support {chosen.value}")
+        try:
+            params = configured.spec.connection_params(spec_method, given)
+        except ValueError as exc:
+            raise ConfigurationError(f"--param {exc}") from None
         if device:
             oauth = configured.oauth()
             if chosen is not Method.OAUTH2 or oauth is None:
@@ -123,7 +144,17 @@ def create(
                     f"no OAuth client for {app_name}; run: keygate apps configure {app_name} "
                     "--client-id … --client-secret …"
                 )
-        record = await rt.connections.create(ws.id, app_name, chosen.value, {}, actor=OPERATOR)
+            # No connect page asks for them on the device flow.
+            missing = [
+                p.name for p in configured.spec.params_for(spec_method) if p.name not in params
+            ]
+            if missing:
+                raise ConfigurationError(
+                    f"--device needs every connection parameter: --param {missing[0]}=…"
+                )
+        record = await rt.connections.create(
+            ws.id, app_name, chosen.value, {}, None, params, actor=OPERATOR
+        )
         if not device:
             return _view(rt, record), None
         if not json_out:

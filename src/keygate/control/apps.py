@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
+from keygate.catalog.model import Category
 from keygate.control.auth import CallerDep
 from keygate.control.deps import AppsDep, PublicUrlDep, SessionTtlDep
 from keygate.control.openapi import AppEnvelope, AppList, error_responses, success
-from keygate.control.views import app_detail_view, app_view
+from keygate.control.views import app_detail_view, app_view, matching_apps
 from keygate.errors import UnknownAppError
 from keygate.skills import Language, render_app_skill, render_general_skill
 
@@ -33,7 +34,8 @@ def _json_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for entry in entries.values():
         entry.pop("model")
         entry["content"] = {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+            **entry.get("content", {}),
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}},
         }
     return entries
 
@@ -51,11 +53,24 @@ _SKILL: dict[int | str, dict[str, Any]] = {
     "/apps",
     summary="List the apps",
     response_model=None,
-    responses={**success(AppList, "Every app of the catalog."), **error_responses(401, 503)},
+    responses={**success(AppList, "Every app of the catalog."), **error_responses(400, 401, 503)},
 )
-async def list_apps(apps: AppsDep, caller: CallerDep) -> dict[str, Any]:
-    """Every app in the catalog."""
-    return {"apps": [app_view(apps[name]) for name in sorted(apps)]}
+async def list_apps(
+    apps: AppsDep,
+    caller: CallerDep,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Only apps whose name, display name or category contains this text "
+            "(any case).",
+        ),
+    ] = None,
+    category: Annotated[Category | None, Query(description="Only apps of this category.")] = None,
+) -> dict[str, Any]:
+    """Every app in the catalog, or those matching `q` and `category`, by name."""
+    found = matching_apps(apps, q, None if category is None else category.value)
+    return {"apps": [app_view(app) for app in found]}
 
 
 @router.get(

@@ -74,24 +74,15 @@ def _known_app(apps: Apps, app: str) -> None:
 
 
 def _checked_params(spec: AppSpec, kind: Method, given: dict[str, Any]) -> dict[str, str]:
-    """The connection parameters given, each checked against the app's declaration; a 400
-    naming the first that is unknown or does not fit. Those not given are asked on the connect
-    page."""
+    """The connection parameters given, each checked against the app's declaration, and the
+    defaults of those left out; a 400 naming the first that is unknown or does not fit. Those
+    neither given nor defaulted are asked on the connect page."""
     method = spec.method(kind)
     assert method is not None
-    declared = {p.name: p for p in spec.params_for(method)}
-    for name, value in given.items():
-        param = declared.get(name)
-        if param is None:
-            known = ", ".join(declared) or "none"
-            raise BadRequest(
-                f"params.{name}: {spec.name} ({kind.value}) has no such parameter; "
-                f"its parameters: {known}."
-            )
-        problem = param.problem(value)
-        if problem is not None:
-            raise BadRequest(f"{problem}.")
-    return {name: str(value) for name, value in given.items()}
+    try:
+        return spec.connection_params(method, given)
+    except ValueError as exc:
+        raise BadRequest(f"{exc}.") from None
 
 
 def _connection_id(value: str) -> str:

@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from keygate.catalog.model import Method
+from keygate.catalog.model import Category, Method
 from keygate.control.views import CURSOR_PATTERN
 from keygate.store.events import EventType
 from keygate.webhooks.destinations import URL_PATTERN
@@ -96,9 +96,14 @@ class AppOut(BaseModel):
 
     app: str
     display_name: str
+    category: Category | None = Field(description="What the app is for (null: uncategorised).")
     methods: list[Method] = Field(description="The connection methods, the default first.")
     docs_url: str
     base_url: str
+    oauth_client_configured: bool = Field(
+        description="The operator has configured an OAuth client for the app's OAUTH2 method "
+        "(false for an app without one): OAuth connections can be made."
+    )
 
 
 class EndpointOut(BaseModel):
@@ -121,6 +126,9 @@ class ParamOut(BaseModel):
     label: str
     pattern: str = Field(description="The whole value must match (and be letters, digits, ._~-).")
     example: str
+    default: str | None = Field(
+        default=None, description="The value a connection gets when `params` leaves it out."
+    )
     help: str | None = None
 
 
@@ -153,28 +161,45 @@ class AppEnvelope(BaseModel):
 
 
 _ERRORS: dict[int, str] = {
-    400: "Bad request (`invalid_request`, `unknown_app`, `unsupported_method`, `invalid_cursor`).",
+    400: "Bad request (`invalid_request`, `invalid_header`, `unknown_app`, `unsupported_method`, "
+    "`invalid_cursor`). A request that is not valid HTTP at all (say, an empty `Content-Length`) "
+    "is refused by the HTTP server before Keygate reads it: a plain-text 400 without "
+    "`Keygate-Error`.",
     401: "Missing or invalid Keygate API key (`invalid_api_key`).",
     404: "Unknown id or name (`connection_not_found`, `unknown_app`).",
     413: "The body is over `KEYGATE_MAX_CONTROL_BODY` bytes (`body_too_large`).",
+    429: "Over a rate limit (`rate_limited`): the control plane's per-address limit, or the "
+    "limit on failed API-key lookups; retry after `Retry-After` seconds.",
     503: "The database is unreachable (`store_unavailable`); retry after `Retry-After` seconds.",
 }
 
+_ALWAYS = (400, 429)
+"""Statuses any control-plane operation can answer: a malformed request, a rate limit."""
 
-def _header(description: str) -> dict[str, Any]:
-    return {"description": description, "required": True, "schema": {"type": "string"}}
+
+def _header(description: str, required: bool = True) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": {"type": "string"}}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """FastAPI `responses=` entries for Keygate's JSON errors of these statuses."""
+    """FastAPI `responses=` entries for Keygate's JSON errors of these statuses (and of the
+    statuses every operation can answer)."""
     responses: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        headers = {"Keygate-Error": _header("The error code, as in the body.")}
+    for status in sorted({*statuses, *_ALWAYS}):
+        # A 400 may come from the HTTP server itself (plain text, no Keygate-Error).
+        headers = {"Keygate-Error": _header("The error code, as in the body.", status != 400)}
         if status == 401:
             headers["WWW-Authenticate"] = _header('`Bearer realm="keygate"`.')
-        if status == 503:
+        if status in (429, 503):
             headers["Retry-After"] = _header("Seconds to wait before retrying.")
-        responses[status] = {"model": ErrorBody, "description": _ERRORS[status], "headers": headers}
+        entry: dict[str, Any] = {
+            "model": ErrorBody,
+            "description": _ERRORS[status],
+            "headers": headers,
+        }
+        if status == 400:
+            entry["content"] = {"text/plain": {"schema": {"type": "string"}}}
+        responses[status] = entry
     return responses
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -61,14 +62,38 @@ def decode_cursor(cursor: str) -> int:
 
 
 def app_view(app: ConfiguredApp) -> dict[str, Any]:
-    """The contract's app object."""
+    """The contract's app object, with its category and whether it can be connected by OAuth."""
+    category = app.spec.category
     return {
         "app": app.name,
         "display_name": app.spec.display_name,
+        "category": None if category is None else category.value,
         "methods": app.spec.method_names,
         "docs_url": str(app.spec.docs_url),
         "base_url": app.base_url,
+        # An OAuth connection needs the operator's client (`keygate apps configure`).
+        "oauth_client_configured": app.oauth() is not None and bool(app.client_id),
     }
+
+
+def matching_apps(
+    apps: Mapping[str, ConfiguredApp], q: str | None = None, category: str | None = None
+) -> list[ConfiguredApp]:
+    """The apps, by name, whose name, display name or category contains `q` (any case) and
+    whose category is `category` (when given)."""
+    needle = (q or "").strip().casefold()
+    found = []
+    for name in sorted(apps):
+        app = apps[name]
+        kind = app.spec.category.value if app.spec.category is not None else ""
+        if category is not None and kind != category:
+            continue
+        if needle and not any(
+            needle in text.casefold() for text in (name, app.spec.display_name, kind)
+        ):
+            continue
+        found.append(app)
+    return found
 
 
 def app_detail_view(app: ConfiguredApp) -> dict[str, Any]:
