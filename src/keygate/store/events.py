@@ -176,21 +176,32 @@ class EventRepository:
             )
 
     async def list(
-        self, workspace_id: str, filters: EventFilter, limit: int, after_seq: int = 0
+        self,
+        workspace_id: str,
+        filters: EventFilter,
+        limit: int,
+        after_seq: int = 0,
+        *,
+        newest_first: bool = False,
+        before_seq: int | None = None,
     ) -> tuple[list[EventRecord], bool]:
-        """A workspace's events (and the deployment-wide ones), oldest first after a cursor;
-        also whether more follow."""
+        """A workspace's events (and the deployment-wide ones) after a cursor, oldest first
+        (the API's order), or newest first before a position (the dashboard's); also whether
+        more follow."""
         query = select(EventRow).where(
             EventRow.seq > after_seq,
             or_(EventRow.workspace_id == workspace_id, EventRow.workspace_id.is_(None)),
         )
+        if before_seq is not None:
+            query = query.where(EventRow.seq < before_seq)
         if filters.type is not None:
             query = query.where(EventRow.type == filters.type)
         if filters.connection_id is not None:
             query = query.where(EventRow.connection_id == filters.connection_id)
         if filters.since is not None:
             query = query.where(EventRow.at >= filters.since)
-        query = query.order_by(EventRow.seq).limit(limit + 1)
+        order = EventRow.seq.desc() if newest_first else EventRow.seq
+        query = query.order_by(order).limit(limit + 1)
         async with self._db.read() as session:
             rows = [_record(r) for r in await session.scalars(query)]
         return rows[:limit], len(rows) > limit

@@ -81,12 +81,22 @@ class RequestLogRepository:
             await connection.execute(insert(RequestLogRow), list(rows))
 
     async def list(
-        self, workspace_id: str, filters: RequestLogFilter, limit: int, after_seq: int = 0
+        self,
+        workspace_id: str,
+        filters: RequestLogFilter,
+        limit: int,
+        after_seq: int = 0,
+        *,
+        newest_first: bool = False,
+        before_seq: int | None = None,
     ) -> tuple[list[RequestLogRecord], bool]:
-        """A workspace's requests, oldest first after a cursor; also whether more follow."""
+        """A workspace's requests after a cursor, oldest first (the API's order), or newest
+        first before a position (the dashboard's); also whether more follow."""
         query = select(RequestLogRow).where(
             RequestLogRow.workspace_id == workspace_id, RequestLogRow.seq > after_seq
         )
+        if before_seq is not None:
+            query = query.where(RequestLogRow.seq < before_seq)
         if filters.app is not None:
             query = query.where(RequestLogRow.app == filters.app)
         if filters.connection_id is not None:
@@ -98,7 +108,8 @@ class RequestLogRepository:
             query = query.where(RequestLogRow.at >= filters.since)
         if filters.until is not None:
             query = query.where(RequestLogRow.at < filters.until)
-        query = query.order_by(RequestLogRow.seq).limit(limit + 1)
+        order = RequestLogRow.seq.desc() if newest_first else RequestLogRow.seq
+        query = query.order_by(order).limit(limit + 1)
         async with self._db.read() as session:
             rows = [_record(r) for r in await session.scalars(query)]
         return rows[:limit], len(rows) > limit
