@@ -103,3 +103,24 @@ def test_deny_fails_the_connection_with_the_reason(
     )
     assert gateway.status_code == 400
     assert gateway.headers["keygate-error"] == "connection_not_active"
+
+
+def test_a_missing_parameter_is_asked_and_the_form_submits(
+    chromium: Chromium, tenant: Tenant
+) -> None:
+    # The parameter step's form must be allowed to post by the page's own CSP (`form-action`):
+    # an HTTP client ignores the policy, a browser does not.
+    conn = create(tenant, "freshdesk")
+
+    def fill_in(page: Page) -> tuple[str, int]:
+        page.goto(conn["url"])
+        expect(page.locator("h1")).to_have_text("Connect Freshdesk")
+        page.fill("#param-domain", "acme")
+        page.click("#continue-params")
+        page.wait_for_selector("input[name=api_key]", timeout=10_000)
+        return page.inner_text("h1"), page.locator("input[name=api_key]").count()
+
+    heading, fields = chromium.run(fill_in)
+    assert heading == "Connect Freshdesk"
+    assert fields == 1
+    assert fetch(tenant, conn["connection_id"])["params"] == {"domain": "acme"}

@@ -153,7 +153,11 @@ def render_connect(
             "params": asked,
         }
         return templates.TemplateResponse(
-            request, "params.html", params_context, status_code=status, headers=page_headers()
+            request,
+            "params.html",
+            params_context,
+            status_code=status,
+            headers=page_headers(forms=["'self'"]),  # the form posts back to /connect
         )
     context: dict[str, Any] = {
         "app": ctx.app.spec,
