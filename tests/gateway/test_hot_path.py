@@ -41,7 +41,7 @@ def test_steady_state_request_makes_no_database_query(
 
 
 def _is_log_batch(statement: str) -> bool:
-    return statement.startswith("INSERT INTO request_logs")
+    return statement.startswith("INSERT INTO request_log_chunks")
 
 
 async def _restart(keygate: KeygateHarness) -> None:

@@ -18,13 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import unquote_plus
 
 from keygate import metrics
 from keygate.errors import StoreUnavailable
 from keygate.gateway.request_log import Entry
+from keygate.store.request_logs import Entry as StoredEntry
 from keygate.store.request_logs import RequestLogRepository
 
 log = logging.getLogger("keygate.gateway")
@@ -49,34 +48,47 @@ def query_names(query: bytes) -> list[str]:
     return names
 
 
-def entry_rows(entries: list[Entry]) -> list[dict[str, Any]]:
-    """The `request_logs` rows of a batch of gateway entries (those with a known caller)."""
+def entry_batches(entries: list[Entry]) -> dict[str, list[StoredEntry]]:
+    """The stored entries (`keygate.store.request_logs.Entry`) of a batch of gateway entries,
+    by workspace; those without a known caller are left out."""
     offset = time.time() - time.perf_counter()
-    rows = []
+    batches: dict[str, list[StoredEntry]] = {}
     # The entry's fields, in `Entry`'s order (a positional tuple: the hot path builds it).
-    for entry in entries:
-        started, seconds, method, app, raw, status, connection_id, request_id = entry[:8]
-        query, caller, by_keygate = entry[8], entry[9], entry[10]
+    for (
+        started,
+        seconds,
+        method,
+        app,
+        raw,
+        status,
+        connection_id,
+        request_id,
+        query,
+        caller,
+        by_keygate,
+    ) in entries:
         if caller is None:
             continue
         path = raw.decode("latin-1") if isinstance(raw, bytes) else raw
-        rows.append(
-            {
-                "workspace_id": caller[0],
-                "key_prefix": caller[1],
-                "at": datetime.fromtimestamp(offset + started + seconds, UTC),
-                "app": app,
-                "method": method[:16],
-                "path": path[:_MAX_PATH],
-                "query_names": query_names(query) if query else [],
-                "status": status,
-                "latency_ms": round(seconds * 1000, 2),
-                "connection_id": connection_id or None,
-                "request_id": request_id.decode("latin-1"),
-                "source": "keygate" if by_keygate else "upstream",
-            }
-        )
-    return rows
+        stored = [
+            int((offset + started + seconds) * 1e6),
+            app,
+            method[:16],
+            path[:_MAX_PATH],
+            query_names(query) if query else [],
+            status,
+            int(seconds * 1e6),
+            connection_id or None,
+            caller[1],
+            request_id.decode("latin-1"),
+            by_keygate,
+        ]
+        batch = batches.get(caller[0])
+        if batch is None:
+            batches[caller[0]] = [stored]
+        else:
+            batch.append(stored)
+    return batches
 
 
 class StoredRequestLog:
@@ -132,7 +144,7 @@ class StoredRequestLog:
 
     async def _write(self, batch: list[Entry]) -> None:
         try:
-            await self._repository.insert_many(entry_rows(batch))
+            await self._repository.insert_many(entry_batches(batch))
         except StoreUnavailable:  # an outage: logged once by the store
             metrics.count_request_log_dropped("store_error", len(batch))
         except Exception:

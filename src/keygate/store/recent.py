@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
-
 from keygate.store.database import Database
 from keygate.store.events import EventFilter, EventRecord, EventRepository
 from keygate.store.request_logs import RequestLogFilter, RequestLogRecord, RequestLogRepository
-from keygate.store.schema import RequestLogRow
 
 
 async def recent_requests(
@@ -49,16 +46,4 @@ async def last_used(
 ) -> dict[str, datetime]:
     """When each connection last carried a logged gateway request (within the log's
     retention); connections without one are missing."""
-    if not connection_ids:
-        return {}
-    query = (
-        select(RequestLogRow.connection_id, func.max(RequestLogRow.at))
-        .where(
-            RequestLogRow.workspace_id == workspace_id,
-            RequestLogRow.connection_id.in_(connection_ids),
-        )
-        .group_by(RequestLogRow.connection_id)
-    )
-    async with db.read() as session:
-        rows = (await session.execute(query)).all()
-    return {row[0]: row[1] for row in rows if row[0] is not None and row[1] is not None}
+    return await RequestLogRepository(db).last_used(workspace_id, connection_ids)
