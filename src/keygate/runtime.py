@@ -310,5 +310,5 @@ class Runtime:
             await self._upstream.close()
             self._upstream = None
         await self._exact.close()
-        await self.request_logs.close()
+        self.request_logs.close()
         await self.db.close()

@@ -61,6 +61,14 @@ def status(sandboxed: SandboxedKeygate, tenant: Tenant, connection: str) -> dict
     return shown
 
 
+def token_version(sandboxed: SandboxedKeygate, connection: str) -> int:
+    """The stored credential's version: it moves when Keygate has stored new tokens."""
+    harness = sandboxed.keygate
+    credential = harness.run(harness.runtime.connections.credentials(connection))
+    assert credential is not None
+    return int(credential.version)
+
+
 def test_a_due_token_with_no_traffic_is_refreshed_once(
     proactive: SandboxedKeygate, caller: Tenant
 ) -> None:
@@ -86,11 +94,15 @@ def test_an_unused_refresh_token_is_used_before_the_provider_expires_it(
     Keygate refreshes after 162 (nine tenths), with no request ever made."""
     tenant = caller
     conn = proactive.oauth_connection(tenant, "constant-contact", expires_in=0)  # no expiry known
+    first = token_version(proactive, conn)
     proactive.advance(150 * DAY)
     time.sleep(PASSES)
     assert refreshes(proactive.cc) == 0  # not yet
     proactive.advance(13 * DAY)
     wait_for(lambda: refreshes(proactive.cc) == 1, "the idle refresh token's touch")
+    # The clock moves on only once the new tokens are stored, so they are dated at the touch
+    # (the premise below), not after the move.
+    wait_for(lambda: token_version(proactive, conn) > first, "the touched tokens stored")
     # 326 days after the first token set was issued: the refresh token in use is 163 days old,
     # so the provider still takes it.
     proactive.advance(163 * DAY)

@@ -15,12 +15,10 @@ from keygate.crypto import Cipher, generate_key, parse_key
 from keygate.store.database import Database
 from keygate.store.engine import create_engine, migrate
 from keygate.store.request_logs import (
-    AT,
     MAX_CHUNK,
     Entry,
     RequestLogFilter,
     RequestLogRepository,
-    micros,
 )
 from tests.support.databases import fresh_database
 
@@ -30,20 +28,29 @@ APPS = ("klaviyo", "constant-contact", "hub_spot")  # "_": a LIKE wildcard, esca
 CONNECTIONS = ("c-1", "c-2", "c%3", None)
 
 
-def _entry(index: int, rng: random.Random) -> Entry:
+OFFSET = START.timestamp() - 1000.0
+"""The batches' perf_counter → wall-clock offset: entry i ends at START + i ms."""
+
+
+def _entry(index: int, rng: random.Random, workspace: str = "w") -> list[Any]:
+    """A stored entry, as `log_sink.entry_batches` gives it (the gateway's tuple)."""
     return [
-        micros(START) + index * 1000,
-        rng.choice(APPS),
+        1000.0 + index / 1000 - 0.0015,
+        0.0015,
         "GET",
-        f"/p/{index}",
-        ["page"] if index % 3 else [],
+        rng.choice(APPS),
+        f"/p/{index}".encode(),
         rng.choice((200, 201, 404, 429, 500, 502)),
-        1500,
         rng.choice(CONNECTIONS),
-        "kg_abc",
-        f"r{index}",
+        f"r{index}".encode(),
+        ["page"] if index % 3 else b"",
+        (workspace, "kg_abc"),
         index % 2 == 0,
     ]
+
+
+def _ended(entry: Entry) -> float:
+    return float(OFFSET + entry[0] + entry[1])
 
 
 def _run(url: str, scenario: Callable[[RequestLogRepository], Awaitable[T]]) -> T:
@@ -63,17 +70,17 @@ def _run(url: str, scenario: Callable[[RequestLogRepository], Awaitable[T]]) -> 
 def _wanted(
     entries: list[tuple[str, Entry]], workspace: str, filters: RequestLogFilter
 ) -> list[str]:
-    since = None if filters.since is None else micros(filters.since)
-    until = None if filters.until is None else micros(filters.until)
+    since = None if filters.since is None else filters.since.timestamp()
+    until = None if filters.until is None else filters.until.timestamp()
     return [
-        e[9]
+        e[7].decode()
         for ws, e in entries
         if ws == workspace
-        and (filters.app is None or e[1] == filters.app)
-        and (filters.connection_id is None or e[7] == filters.connection_id)
+        and (filters.app is None or e[3] == filters.app)
+        and (filters.connection_id is None or e[6] == filters.connection_id)
         and (filters.status_class is None or e[5] // 100 == filters.status_class)
-        and (since is None or e[AT] >= since)
-        and (until is None or e[AT] < until)
+        and (since is None or _ended(e) >= since)
+        and (until is None or _ended(e) < until)
     ]
 
 
@@ -98,7 +105,7 @@ def test_filtered_pages_match_a_plain_filter_in_both_orders(tmp_path: Path) -> N
         batch: dict[str, list[Entry]] = {}
         for _ in range(size):
             workspace = "w1" if rng.random() < 0.8 else "w2"
-            entry = _entry(index, rng)
+            entry = _entry(index, rng, workspace)
             index += 1
             batch.setdefault(workspace, []).append(entry)
             logged.append((workspace, entry))
@@ -106,7 +113,7 @@ def test_filtered_pages_match_a_plain_filter_in_both_orders(tmp_path: Path) -> N
 
     async def scenario(repository: RequestLogRepository) -> None:
         for batch in batches:
-            await repository.insert_many(batch)
+            await repository.insert_many(OFFSET, batch)
         for filters in FILTERS:
             for workspace in ("w1", "w2"):
                 wanted = _wanted(logged, workspace, filters)
@@ -139,27 +146,29 @@ def test_a_batch_larger_than_a_chunk_is_split_and_kept_whole(tmp_path: Path) -> 
     entries = [_entry(i, rng) for i in range(MAX_CHUNK * 2 + 5)]
 
     async def scenario(repository: RequestLogRepository) -> list[str]:
-        await repository.insert_many({"w": entries})
+        await repository.insert_many(OFFSET, {"w": entries})
         rows, more = await repository.list("w", RequestLogFilter(), len(entries) + 10)
         assert not more
         return [r.request_id for r in rows]
 
-    assert _run(fresh_database(tmp_path, "kg_log_split"), scenario) == [e[9] for e in entries]
+    assert _run(fresh_database(tmp_path, "kg_log_split"), scenario) == [
+        e[7].decode() for e in entries
+    ]
 
 
 def test_pruning_holds_both_limits_exactly_and_keeps_cursors(tmp_path: Path) -> None:
     rng = random.Random(5)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).timestamp()
     old = [_entry(i, rng) for i in range(10)]
-    for i, entry in enumerate(old):  # 10 entries: two days old, then an hour old
-        entry[AT] = micros(now - timedelta(days=2 if i < 6 else 0, hours=1))
+    for i, entry in enumerate(old):  # 10 entries: two days and an hour old, then an hour old
+        entry[0] = now - (2 * 86_400 if i < 6 else 0) - 3600 - OFFSET
     fresh = [_entry(10 + i, rng) for i in range(10)]
     for entry in fresh:
-        entry[AT] = micros(now)
+        entry[0] = now - OFFSET
 
     async def scenario(repository: RequestLogRepository) -> dict[str, Any]:
-        await repository.insert_many({"w": old})  # one chunk straddling a day's retention
-        await repository.insert_many({"w": fresh})
+        await repository.insert_many(OFFSET, {"w": old})  # one chunk straddling a day
+        await repository.insert_many(OFFSET, {"w": fresh})
         first, _ = await repository.list("w", RequestLogFilter(), 8)  # r0 … r7
         removed_by_age = await repository.prune(timedelta(days=1), 1_000_000)
         after_age, _ = await repository.list("w", RequestLogFilter(), 100)
@@ -188,14 +197,29 @@ def test_pruning_holds_both_limits_exactly_and_keeps_cursors(tmp_path: Path) -> 
 def test_last_used_is_each_connections_newest_request(tmp_path: Path) -> None:
     rng = random.Random(9)
     entries = [_entry(i, rng) for i in range(50)]
+    others = [_entry(i + 50, rng, "other") for i in range(50)]
 
     async def scenario(repository: RequestLogRepository) -> dict[str, datetime]:
-        await repository.insert_many({"w": entries[:30]})
-        await repository.insert_many({"w": entries[30:], "other": entries})
+        await repository.insert_many(OFFSET, {"w": entries[:30]})
+        await repository.insert_many(OFFSET, {"w": entries[30:], "other": others})
         return await repository.last_used("w", ["c-1", "c%3", "c-9"])
 
     used = _run(fresh_database(tmp_path, "kg_log_last_used"), scenario)
     for connection in ("c-1", "c%3"):
-        newest = max(e[AT] for e in entries if e[7] == connection)
-        assert micros(used[connection]) == newest
+        newest = max(_ended(e) for e in entries if e[6] == connection)
+        assert abs(used[connection].timestamp() - newest) < 1e-5
     assert "c-9" not in used
+
+
+def test_a_stored_entry_of_another_workspace_is_never_listed(tmp_path: Path) -> None:
+    """Defence in depth: a chunk filed under one workspace shows only that workspace's
+    entries, whatever else it holds."""
+    rng = random.Random(2)
+    mixed = [_entry(0, rng, "w"), _entry(1, rng, "intruder")]
+
+    async def scenario(repository: RequestLogRepository) -> list[str]:
+        await repository.insert_many(OFFSET, {"w": mixed})
+        rows, _ = await repository.list("w", RequestLogFilter(), 10)
+        return [r.request_id for r in rows]
+
+    assert _run(fresh_database(tmp_path, "kg_log_mixed"), scenario) == ["r0"]

@@ -8,12 +8,12 @@ Revises: 0007
 Create Date: 2026-12-02
 """
 
-import json
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+import msgpack
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,7 +26,6 @@ depends_on = None
 
 UTC_TYPE = keygate.store.schema.UTCDateTime
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CHUNK = 512
 """Requests per carried-over chunk."""
 
@@ -61,28 +60,29 @@ chunks_table = sa.table(
 )
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(microseconds=1)
-
-
 def _chunk(workspace_id: str, entries: list[list[Any]]) -> dict[str, Any]:
-    # The columns 0008's chunks have: entries [at µs, app, method, path, query names, status,
-    # latency µs, connection id, key prefix, request id, by Keygate], as compressed JSON.
-    ats = [e[0] for e in entries]
-    connections = sorted({e[7] for e in entries if e[7]})
+    # 0008's chunk: MessagePack of (1, offset 0, entries), zlib level 1; an entry is (start,
+    # seconds, method, app, path, status, connection id, request id, query names,
+    # (workspace id, key prefix), by Keygate), its end at offset + start + seconds.
+    ends = [e[0] + e[1] for e in entries]
+    connections = sorted({e[6] for e in entries if e[6]})
     statuses = 0
     for status_class in {e[5] // 100 for e in entries}:
         statuses |= 1 << status_class
     return {
         "workspace_id": workspace_id,
-        "first_at": EPOCH + timedelta(microseconds=min(ats)),
-        "last_at": EPOCH + timedelta(microseconds=max(ats)),
+        "first_at": datetime.fromtimestamp(min(ends), UTC),
+        "last_at": datetime.fromtimestamp(max(ends), UTC),
         "rows": len(entries),
-        "apps": f" {' '.join(sorted({e[1] for e in entries}))} ",
+        "apps": f" {' '.join(sorted({e[3] for e in entries}))} ",
         "connections": f" {' '.join(connections)} " if connections else "",
         "statuses": statuses,
-        "data": zlib.compress(json.dumps(entries, separators=(",", ":")).encode(), 1),
+        "data": zlib.compress(msgpack.packb((1, 0.0, entries)), 1),
     }
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _logged_rows(connection: sa.Connection) -> Iterator[Any]:
@@ -126,18 +126,19 @@ def upgrade() -> None:
             connection.execute(sa.insert(chunks_table), [_chunk(str(workspace), run)])
             run = []
         workspace = row.workspace_id
+        seconds = row.latency_ms / 1000
         run.append(
             [
-                _micros(row.at),
-                row.app,
+                row.at.timestamp() - seconds,
+                seconds,
                 row.method,
+                row.app,
                 row.path,
-                list(row.query_names or []),
                 row.status,
-                round(row.latency_ms * 1000),
                 row.connection_id,
-                row.key_prefix,
                 row.request_id,
+                list(row.query_names or []),
+                [row.workspace_id, row.key_prefix],
                 row.source == "keygate",
             ]
         )
@@ -171,22 +172,23 @@ def downgrade() -> None:
         sa.select(chunks_table.c.workspace_id, chunks_table.c.data).order_by(chunks_table.c.seq)
     ).all()
     for workspace_id, data in chunks:
+        _format, offset, entries = msgpack.unpackb(zlib.decompress(data))
         rows = [
             {
                 "workspace_id": workspace_id,
-                "at": EPOCH + timedelta(microseconds=e[0]),
-                "app": e[1],
-                "method": e[2],
-                "path": e[3],
-                "query_names": e[4],
+                "at": datetime.fromtimestamp(offset + e[0] + e[1], UTC),
+                "app": e[3],
+                "method": _text(e[2]),
+                "path": _text(e[4]),
+                "query_names": list(e[8] or []),
                 "status": e[5],
-                "latency_ms": round(e[6] / 1000, 2),
-                "connection_id": e[7],
-                "key_prefix": e[8],
-                "request_id": e[9],
+                "latency_ms": round(e[1] * 1000, 2),
+                "connection_id": e[6] or None,
+                "key_prefix": e[9][1],
+                "request_id": _text(e[7]),
                 "source": "keygate" if e[10] else "upstream",
             }
-            for e in json.loads(zlib.decompress(data))
+            for e in entries
             if e is not None
         ]
         if rows:
