@@ -31,7 +31,7 @@ from keygate.store.keys import KeyRepository
 from keygate.store.notify import EpochListener
 from keygate.store.ratelimits import RateBuckets
 from keygate.store.request_logs import RequestLogRepository
-from keygate.store.sessions import SessionRepository
+from keygate.store.sessions import SessionRepository, SignOutRepository
 from keygate.store.webhooks import WebhookRepository
 
 log = logging.getLogger("keygate")
@@ -245,6 +245,7 @@ class Runtime:
                 if ticks % housekeeping_every == 0:
                     await self._flush_key_uses()
                     await SessionRepository(self.db).purge_expired()
+                    await SignOutRepository(self.db).purge_expired()
                     if self.db.dialect == "postgresql":
                         await RateBuckets(self.db).purge_idle(_IDLE_BUCKET_SECONDS)
                 if time.monotonic() - pruned_at >= self.settings.request_log_prune_interval:

@@ -99,9 +99,17 @@ def test_sign_in_gives_a_strict_cookie_without_the_key(
         assert page.status_code == 200
         assert tenant.key not in page.text
         # Signing out forgets the cookie; the next page asks to sign in.
+        copied = client.cookies.get(SESSION_COOKIE, path="/ui")
+        assert copied
         out = client.post("/ui/sign-out", data={"csrf_token": csrf})
         assert out.status_code == 303
         assert client.get("/ui/connections").status_code == 303
+        # And the session is over at the server too: a copy of its cookie no longer works.
+        with httpx.Client(base_url=keygate.url, timeout=30) as thief:
+            thief.cookies.set(SESSION_COOKIE, copied, path="/ui")
+            refused = thief.get("/ui/connections")
+            assert refused.status_code == 303
+            assert refused.headers["location"].endswith("/ui/sign-in")
 
 
 def test_a_wrong_key_is_refused_on_the_page(keygate: KeygateHarness) -> None:

@@ -46,7 +46,7 @@ def test_upgrade_from_the_first_schema_keeps_app_settings(tmp_path: Path) -> Non
     client_id, device_url, versions = asyncio.run(scenario())
     assert client_id == "cid"
     assert device_url == "http://127.0.0.1:9/device"
-    assert versions == ["0008"]
+    assert versions == ["0009"]
 
 
 def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
         await engine.dispose()
         return found
 
-    assert asyncio.run(version()) == ["0008"]
+    assert asyncio.run(version()) == ["0009"]
 
 
 def test_the_request_log_is_carried_into_chunks_and_back(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from keygate.control.deps import CipherDep, KeysDep, UiSessionTtlDep
+from keygate.control.deps import CipherDep, DatabaseDep, KeysDep, UiSessionTtlDep
 from keygate.dashboard.session import (
     SESSION_COOKIE,
     UiSession,
@@ -24,6 +24,7 @@ from keygate.dashboard.session import (
 )
 from keygate.store.events import key_actor
 from keygate.store.records import ApiKeyRecord
+from keygate.store.sessions import SignOutRepository
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -62,11 +63,18 @@ class Viewer:
 
 
 async def get_viewer(
-    request: Request, cipher: CipherDep, keys: KeysDep, ttl_seconds: UiSessionTtlDep
+    request: Request,
+    cipher: CipherDep,
+    keys: KeysDep,
+    ttl_seconds: UiSessionTtlDep,
+    database: DatabaseDep,
 ) -> Viewer:
-    """The viewer of a valid, unexpired session whose key is unrevoked; else SignInRequired."""
+    """The viewer of a valid, unexpired, not signed-out session whose key is unrevoked; else
+    SignInRequired."""
     session = parse_session(cipher, request.cookies.get(SESSION_COOKIE))
     if session is None or session.expired(ttl_seconds):
+        raise SignInRequired
+    if await SignOutRepository(database).signed_out(session.nonce.hex()):
         raise SignInRequired
     key = next(
         (

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from keygate.control.deps import CipherDep, PublicUrlDep, ReadsDep, UiSessionTtlDep
+from keygate.control.deps import (
+    CipherDep,
+    DatabaseDep,
+    PublicUrlDep,
+    ReadsDep,
+    UiSessionTtlDep,
+)
 from keygate.dashboard.guard import CheckedFormDep, CsrfRefused, ViewerDep, form_text, same_site
 from keygate.dashboard.render import page, page_headers
 from keygate.dashboard.session import (
@@ -19,6 +26,7 @@ from keygate.dashboard.session import (
     sign_in_token,
 )
 from keygate.errors import InvalidApiKey
+from keygate.store.sessions import SignOutRepository
 
 log = logging.getLogger("keygate.dashboard")
 router = APIRouter(include_in_schema=False)
@@ -103,8 +111,13 @@ async def sign_in(
 
 
 @router.post("/ui/sign-out")
-async def sign_out(viewer: ViewerDep, form: CheckedFormDep) -> Response:
-    """Forget the session cookie."""
+async def sign_out(
+    viewer: ViewerDep, form: CheckedFormDep, database: DatabaseDep, ttl_seconds: UiSessionTtlDep
+) -> Response:
+    """End the session: refused from now on, even if its cookie was copied, and forgotten."""
+    session = viewer.session
+    expires = datetime.fromtimestamp(session.issued_at + ttl_seconds, UTC)
+    await SignOutRepository(database).sign_out(session.nonce.hex(), expires)
     response = redirect("/ui/sign-in")
     response.delete_cookie(SESSION_COOKIE, path="/ui")
     return response

@@ -1,4 +1,5 @@
-"""Spent connect links, and the pending OAuth authorizations started from them."""
+"""Spent connect links, the pending OAuth authorizations started from them, and signed-out
+dashboard sessions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keygate.store.database import Database
-from keygate.store.schema import ConnectSession, utcnow
+from keygate.store.schema import ConnectSession, UiSignOut, utcnow
 
 
 class SessionRepository:
@@ -78,4 +79,28 @@ class SessionRepository:
             result = await session.execute(
                 delete(ConnectSession).where(ConnectSession.expires_at < utcnow())
             )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SignOutRepository:
+    """Dashboard sessions ended by signing out, remembered until their cookie would expire."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def sign_out(self, nonce: str, expires_at: datetime) -> None:
+        """Refuse the session with this nonce from now on (signing out twice is fine)."""
+        async with self._db.sessions() as session, session.begin():
+            if await session.get(UiSignOut, nonce) is None:
+                session.add(UiSignOut(nonce=nonce, expires_at=expires_at))
+
+    async def signed_out(self, nonce: str) -> bool:
+        """Whether the session with this nonce was signed out."""
+        async with self._db.read() as session:
+            return await session.get(UiSignOut, nonce) is not None
+
+    async def purge_expired(self) -> int:
+        """Forget sign-outs whose sessions have expired anyway."""
+        async with self._db.sessions() as session, session.begin():
+            result = await session.execute(delete(UiSignOut).where(UiSignOut.expires_at < utcnow()))
         return int(getattr(result, "rowcount", 0) or 0)
