@@ -211,7 +211,7 @@ class RequestLogChunkRow(Base):
     workspace per write, off the hot path, pruned by age and count.
 
     One row per request cost about 17 µs of CPU each on SQLite (a fifth of a proxied request);
-    a chunk costs under 1 µs a request plus about 65 µs a write (`keygate.store.request_logs`).
+    a chunk costs under 1 µs a request plus about 60 µs a write (`keygate.store.request_logs`).
     Its entries are packed in `data`; the other columns summarise them, so a filtered read
     skips, inside the database, every chunk that cannot match, and decodes only the others.
     Never a query value, a body or a credential."""
