@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 from keygate.crypto import Cipher, generate_key, parse_key
 from keygate.store.database import Database
 from keygate.store.engine import create_engine, migrate
@@ -20,7 +22,7 @@ from keygate.store.request_logs import (
     RequestLogFilter,
     RequestLogRepository,
 )
-from tests.support.databases import fresh_database
+from tests.support.databases import PG_URL, fresh_database
 
 T = TypeVar("T")
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -223,3 +225,31 @@ def test_a_stored_entry_of_another_workspace_is_never_listed(tmp_path: Path) -> 
         return [r.request_id for r in rows]
 
     assert _run(fresh_database(tmp_path, "kg_log_mixed"), scenario) == ["r0"]
+
+
+def test_sqlite_writes_checkpoint_through_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SQLite appender never checkpoints on the loop; every few writes the engine does."""
+    from keygate.store import request_logs
+
+    monkeypatch.setattr(request_logs._SqliteAppender, "CHECKPOINT_BATCHES", 2)
+    checkpoints: list[int] = []
+    original = RequestLogRepository._checkpoint
+
+    async def counted(self: RequestLogRepository) -> None:
+        checkpoints.append(1)
+        await original(self)
+
+    monkeypatch.setattr(RequestLogRepository, "_checkpoint", counted)
+    rng = random.Random(4)
+
+    async def scenario(repository: RequestLogRepository) -> int:
+        for i in range(5):
+            await repository.insert_many(OFFSET, {"w": [_entry(i, rng)]})
+        rows, _ = await repository.list("w", RequestLogFilter(), 10)
+        return len(rows)
+
+    assert _run(fresh_database(tmp_path, "kg_log_checkpoint"), scenario) == 5
+    assert checkpoints == ([] if PG_URL else [1, 1]), "after the 2nd and the 4th write"
+    assert "checkpoint failed" not in caplog.text

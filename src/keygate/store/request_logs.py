@@ -11,6 +11,7 @@ What a batch costs is most of what this module is about: see `pack` and `_Sqlite
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keygate.store.database import Database
 from keygate.store.schema import RequestLogChunkRow, UTCDateTime, utcnow
+
+log = logging.getLogger("keygate.store")
 
 Entry = Sequence[Any]
 """One stored request: the gateway's own request-log tuple (`keygate.gateway.request_log.Entry`)
@@ -41,6 +44,7 @@ MAX_CHUNK = 4096
 """Entries per chunk at most (a bigger batch is split); below 1 << INDEX_BITS."""
 
 _FORMAT = 1
+_MAX_METHOD, _MAX_PATH = 16, 2048  # what a record shows of the two fields a caller sends
 _FIRST_PAGE, _MAX_PAGE = 2, 64  # chunks fetched per read, doubling: most pages need one
 
 
@@ -143,8 +147,8 @@ def _record(workspace_id: str, position: int, chunk: Chunk, entry: Entry) -> Req
         workspace_id,
         instant(chunk.ended(entry)),
         entry[APP],
-        _text(entry[METHOD]),
-        _text(entry[PATH]),
+        _text(entry[METHOD])[:_MAX_METHOD],
+        _text(entry[PATH])[:_MAX_PATH],
         list(entry[QUERY] or []),
         entry[STATUS],
         round(entry[SECONDS] * 1000, 2),
@@ -227,9 +231,13 @@ class RequestLogRepository:
 
     async def _checkpoint(self) -> None:
         # Through the engine: its connection runs in aiosqlite's thread, so a checkpoint's
-        # copying and fsync never hold up the event loop.
-        async with self._db.sessions() as session:
-            await session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+        # copying and fsync never hold up the event loop. The batch is stored already: a
+        # failed checkpoint is only said (the next one, or any write through the engine, does it).
+        try:
+            async with self._db.sessions() as session:
+                await session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+        except Exception:
+            log.warning("request-log checkpoint failed", exc_info=True)
 
     def close(self) -> None:
         """Close the SQLite appender's connection, if one was opened."""
