@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,26 +23,16 @@ from keygate.runtime import Runtime
 from keygate.settings import Settings
 from tests.cli.conftest import KEYGATE, Cli
 from tests.support.processes import stop_process
+from tests.support.servers import bindable, free_port
 
 CODE_LINE = re.compile(r"open (\S+) and enter the code: (\S+)")
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_pair() -> int:
-    """A port that is free, with the next one free too (the two sandboxes)."""
+    """A port that is free, with the next two free too (the sandboxes)."""
     for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port < 65000 and _free(port + 1) and _free(port + 2):
+        port = free_port()
+        if port < 65000 and bindable(port + 1) and bindable(port + 2):
             return port
     raise AssertionError("no free pair of ports")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -16,17 +15,11 @@ from keygate.sandbox.config import SandboxConfig
 from keygate.sandbox.constant_contact.app import create_constant_contact_app
 from keygate.sandbox.klaviyo.store import KlaviyoState
 from keygate.sandbox.runner import serve_sandboxes_async
+from tests.support.servers import free_port
 
 from .oauth_helpers import CC_TOKEN, KLAVIYO_TOKEN, cc_tokens, klaviyo_tokens, token_call
 
 REVISION = {"revision": "2026-01-15"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def refresh(client: httpx.AsyncClient, path: str, token: str) -> httpx.Response:

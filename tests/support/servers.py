@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
@@ -14,9 +16,41 @@ import uvicorn
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
+_PICK = random.Random()  # ports, not secrets
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def bindable(port: int) -> bool:
+    """Whether a loopback listener could bind `port` now."""
     with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago, outside the kernel's ephemeral range.
+
+    A port from `bind(0)` comes from that range, and until the server meant for it binds it,
+    the kernel may hand it to any outgoing connection (a database pool's, a client's): two
+    clean-machine runs failed on "address already in use" that way. Outside the range only
+    another explicit choice can take it."""
+    low, high = _ephemeral_ports()
+    ports = range(10_000, low) if low > 11_000 else range(high + 1, 65_000)
+    for _ in range(200):
+        port = _PICK.choice(ports)
+        if bindable(port):
+            return port
+    with socket.socket() as sock:  # nothing free there: the kernel's choice, as before
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
