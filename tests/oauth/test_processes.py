@@ -66,6 +66,13 @@ def test_two_workers_share_one_refresh(tmp_path: Path, sandbox: Sandbox) -> None
     sandbox.admin("faults", {"token_endpoint": "slow", "token_delay": 0.5})
     server = deployment.serve(workers=2)
     try:
+        # /healthz answers as soon as one worker is up: a storm sent then all goes to it.
+        deadline = time.monotonic() + 30
+        while (
+            len(set(re.findall(r"pid=(\d+) _granian\.serve Started worker", server.output()))) < 2
+        ):
+            assert time.monotonic() < deadline, server.output()[-2000:]
+            time.sleep(0.05)
         statuses = storm(deployment.url, key, conn, 200)
     finally:
         server.stop()
