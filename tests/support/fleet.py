@@ -13,6 +13,7 @@ public URL (nginx's), as a deployment does; each has its own port and log.
     httpx.get(f"{fleet.replicas[1].url}/healthz")                             # one replica
     fleet.stop_replica(0)              # SIGTERM, wait for the exit; returns the exit code
     fleet.start_replica(0)             # same port, waits for /readyz
+    time.sleep(fleet.fail_timeout)     # until nginx sends it requests again (a rolling restart)
     fleet.stop()                       # everything (also on a failed test: use it in a fixture)
 
 `fleet.store()` opens a `Runtime` on the same database in the test process, for writes whose
@@ -271,6 +272,17 @@ class Fleet:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"nginx did not answer:\n{self.nginx_log()}")
             time.sleep(0.05)
+
+    @property
+    def fail_timeout(self) -> float:
+        """Seconds nginx leaves a replica out after one failed connection (`fail_timeout=` on
+        the `server` lines of the configuration it runs): a restarted replica gets requests
+        again only that long after it went down, whatever its /readyz says."""
+        text = render_nginx([replica.port for replica in self.replicas], self.nginx_port)
+        found = {float(value) for value in re.findall(r"fail_timeout=(\d+(?:\.\d+)?)s\b", text)}
+        if len(found) != 1:
+            raise AssertionError(f"{NGINX_CONF}: expected one `fail_timeout=Ns`, found {found}")
+        return found.pop()
 
     def nginx_log(self) -> str:
         """nginx's error log (retries and failed upstreams are logged there at `warn`)."""
