@@ -103,6 +103,65 @@ async def test_a_load_overtaken_by_a_write_does_not_store_the_stale_row() -> Non
     assert state.credentials.get("c") == "new"  # type: ignore[comparison-overlap]
 
 
+async def test_a_load_overtaken_by_a_clear_is_still_the_last_good_value() -> None:
+    """A route served once, by a load that a clear (another write, a poll's reload) overtook,
+    is not stored, but an outage right after must still serve it: the read row is as good as
+    what the clear set aside. Before, nothing was kept, and the route answered 503 (seen as
+    `test_without_the_database_the_limit_falls_back_to_this_process` failing once in a run)."""
+    state = StateCache(max_entries=10)
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "row"
+
+    pending = asyncio.ensure_future(state.load(state.credentials, "c", slow))
+    await asyncio.sleep(0)
+    state.clear()
+    release.set()
+    assert await pending == "row"  # type: ignore[comparison-overlap]
+    assert is_missing(state.credentials.get("c"))  # the next request still reloads
+    assert await state.load(state.credentials, "c", _unreachable) == "row"  # type: ignore[comparison-overlap]
+
+
+async def test_a_load_overtaken_by_a_delete_is_not_kept() -> None:
+    """...unless this process deleted the connection meanwhile: an outage must not bring it back."""
+    state = StateCache(max_entries=10)
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "deleted-row"
+
+    pending = asyncio.ensure_future(state.load(state.credentials, "c", slow))
+    await asyncio.sleep(0)
+    state.clear()
+    state.forget_connection("c")
+    release.set()
+    assert await pending == "deleted-row"  # type: ignore[comparison-overlap]
+    with pytest.raises(StoreUnavailable):
+        await state.load(state.credentials, "c", _unreachable)
+
+
+async def test_a_load_overtaken_by_a_clear_that_finds_the_key_gone_drops_its_last_good() -> None:
+    state = StateCache(max_entries=10)
+    state.keys.put("digest", "active-key")  # type: ignore[arg-type]
+    state.clear()
+    release = asyncio.Event()
+
+    async def revoked() -> None:
+        await release.wait()
+        return None
+
+    pending = asyncio.ensure_future(state.load(state.keys, "digest", revoked, store_none=False))
+    await asyncio.sleep(0)
+    state.clear()
+    release.set()
+    assert await pending is None
+    with pytest.raises(StoreUnavailable):
+        await state.load(state.keys, "digest", _unreachable, store_none=False)
+
+
 async def test_unknown_keys_are_not_cached() -> None:
     state = StateCache(max_entries=10)
 

@@ -61,6 +61,19 @@ class BoundedMap(Generic[K, V]):
         kept = self._last_good.get(key)
         return _MISSING if kept is None else kept[0]
 
+    def keep_aside(self, key: K, value: V) -> None:
+        """Hold a value read before the last clear as last good, unless the key has a newer
+        value or last good already (a load the clear overtook: see `StateCache.load`)."""
+        if key in self._data or key in self._last_good:
+            return
+        if len(self._last_good) >= self._max:
+            self._last_good.pop(next(iter(self._last_good)))
+        self._last_good[key] = (value, time.monotonic())
+
+    def drop_last_good(self, key: K) -> None:
+        """Drop only the last good value (the key was found gone by a read a clear overtook)."""
+        self._last_good.pop(key, None)
+
     def forget(self, key: K) -> None:
         """Drop a key, its last good value included (it is known to be gone)."""
         self._data.pop(key, None)
@@ -107,6 +120,8 @@ class StateCache:
         self.epoch = -1
         self.generation = 0
         """Bumped by every clear: a load that started before a clear must not store its row."""
+        self.forgets = 0
+        """Bumped by every `forget_connection`: a load that started before one keeps nothing."""
         self._outage = outage or StoreOutage()
         self._loading: dict[tuple[int, object], asyncio.Task[Any]] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -137,6 +152,7 @@ class StateCache:
     def forget_connection(self, connection_id: str) -> None:
         """Drop a connection this process deleted, last good included: an outage right after
         the delete must not bring its credential back."""
+        self.forgets += 1
         self.connections.forget(connection_id)
         self.credentials.forget(connection_id)
 
@@ -164,7 +180,9 @@ class StateCache:
             # The generation is taken now, not when the task first runs: a clear in between
             # must still void this load.
             task = asyncio.ensure_future(
-                self._load_and_store(table, key, loader, flight, store_none, self.generation)
+                self._load_and_store(
+                    table, key, loader, flight, store_none, (self.generation, self.forgets)
+                )
             )
             self._loading[flight] = task
         result: V = await asyncio.shield(task)
@@ -177,7 +195,7 @@ class StateCache:
         loader: Callable[[], Awaitable[V]],
         flight: tuple[int, object],
         store_none: bool,
-        generation: int,
+        started: tuple[int, int],
     ) -> V:
         try:
             value = await loader()
@@ -189,9 +207,19 @@ class StateCache:
         finally:
             if self._loading.get(flight) is asyncio.current_task():
                 del self._loading[flight]
+        generation, forgets = started
         if generation == self.generation:
             if store_none or value is not None:
                 table.put(key, value)
             else:
                 table.forget(key)
+        elif forgets == self.forgets:
+            # A clear overtook the load: the row may predate that write, so it is not current,
+            # but it is as good as what the clear set aside. Without it, a route just served
+            # would answer 503 in an outage that followed. Found gone (a revoked key), it is
+            # not brought back by an older last good either.
+            if store_none or value is not None:
+                table.keep_aside(key, value)
+            else:
+                table.drop_last_good(key)
         return value
