@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from keygate.store.schema import utcnow
-from keygate.store.sessions import SessionRepository
+from keygate.store.sessions import SessionRepository, SignOutRepository
 from tests.support.harness import KeygateHarness, Tenant
 
 
@@ -60,3 +61,21 @@ def test_claim_completes_a_pending_authorization_once(
     assert first.connection_id == conn["connection_id"]
     assert first.completed_at is not None
     assert (replayed, expired, unknown) == (None, None, None)
+
+
+def test_signing_out_at_once_twice_or_more_is_fine(keygate: KeygateHarness) -> None:
+    """Two tabs signing one session out at the same moment: every call returns, none a 500
+    (it checked, then inserted, so the second insert could hit the primary key)."""
+    sign_outs = SignOutRepository(keygate.runtime.db)
+
+    async def scenario() -> tuple[bool, bool, int]:
+        future = utcnow() + timedelta(hours=1)
+        await asyncio.gather(*(sign_outs.sign_out("ee" * 8, future) for _ in range(8)))
+        await sign_outs.sign_out("ee" * 8, future)
+        return (
+            await sign_outs.signed_out("ee" * 8),
+            await sign_outs.signed_out("ff" * 8),
+            await sign_outs.purge_expired(),
+        )
+
+    assert keygate.run(scenario()) == (True, False, 0)

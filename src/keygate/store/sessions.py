@@ -89,10 +89,13 @@ class SignOutRepository:
         self._db = db
 
     async def sign_out(self, nonce: str, expires_at: datetime) -> None:
-        """Refuse the session with this nonce from now on (signing out twice is fine)."""
-        async with self._db.sessions() as session, session.begin():
-            if await session.get(UiSignOut, nonce) is None:
+        """Refuse the session with this nonce from now on (signing out twice is fine, at once
+        too: the primary key decides, as in `SessionRepository.spend`)."""
+        try:
+            async with self._db.sessions() as session, session.begin():
                 session.add(UiSignOut(nonce=nonce, expires_at=expires_at))
+        except IntegrityError:
+            pass  # signed out already
 
     async def signed_out(self, nonce: str) -> bool:
         """Whether the session with this nonce was signed out."""
