@@ -273,6 +273,7 @@ class KeygateApp:
         self.mcp: McpEndpoint | None = None
         self.stored_log: StoredRequestLog | None = None
         self.webhook_worker: DeliveryWorker | None = None
+        self.webhook_destinations: DestinationPolicy | None = None
         self._serving = AsyncExitStack()
 
     async def startup(self) -> None:
@@ -310,6 +311,7 @@ class KeygateApp:
             scheduler = _build_scheduler(runtime, lifecycle)
             runtime.run_in_background(scheduler.run, scheduler.stop)
         destinations = DestinationPolicy(settings.webhook_allowed_destinations)
+        self.webhook_destinations = destinations  # registration and the worker check it
         self.webhook_worker = DeliveryWorker(
             runtime.webhooks,
             destinations,

@@ -256,6 +256,47 @@ def test_the_allow_list_restricts_destinations(tmp_path: Path) -> None:
         harness.stop()
 
 
+def test_a_delivery_connects_to_the_address_the_allow_list_admitted(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, ServerThread]
+) -> None:
+    """DNS rebinding: the allow-list admits a name by its addresses, and the delivery must go
+    to one of those, not to whatever a second lookup answers. The name here resolves only in
+    Keygate's check (the test stands in for DNS); the system resolver knows nothing of it, so a
+    delivery that looked the name up again could not connect at all. Before: every attempt
+    failed with ConnectError."""
+    got, server = receiver
+    harness = KeygateHarness(
+        tmp_path,
+        fresh_database(tmp_path, "kg_webhook_pin"),
+        webhook_allowed_destinations=["127.0.0.0/8"],
+        **FAST,
+    )
+    try:
+        policy = harness.app.webhook_destinations
+        assert policy is not None
+        looked_up: list[str] = []
+
+        async def dns(host: str) -> list[str]:
+            looked_up.append(host)
+            return ["127.0.0.1"] if host == "hooks.rebind.invalid" else []
+
+        policy.resolve = dns
+        tenant = harness.tenant()
+        port = server.url.rsplit(":", 1)[1]
+        webhook = register(tenant, f"http://hooks.rebind.invalid:{port}/pinned")
+        got.secret = webhook["secret"]
+        tenant.http.post("/connections", json={"app": "klaviyo"})
+        delivered = wait_for(lambda: got.received)
+        assert delivered[0].verified
+        assert delivered[0].host == f"hooks.rebind.invalid:{port}"
+        assert "hooks.rebind.invalid" in looked_up
+        refused = tenant.http.post("/webhooks", json={"url": "http://elsewhere.invalid/x"})
+        assert refused.status_code == 400, "a name that resolves outside the list is refused"
+        tenant.close()
+    finally:
+        harness.stop()
+
+
 def test_two_replicas_deliver_each_event_once_in_order(
     hooks: KeygateHarness,
     receiver: tuple[WebhookReceiver, ServerThread],

@@ -25,6 +25,8 @@ class Received:
     body: dict[str, Any]
     at: float
     answered: int
+    host: str = ""
+    """The request's Host header."""
 
 
 @dataclass
@@ -70,6 +72,7 @@ class WebhookReceiver:
                 orjson.loads(body) if body else {},
                 time.monotonic(),
                 status,
+                headers.get("host", ""),
             )
         )
         out = [(b"content-type", b"text/plain")]

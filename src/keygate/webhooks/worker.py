@@ -79,6 +79,15 @@ class DeliveryWorker:
         self._client = client or httpx.AsyncClient(
             timeout=timeout, follow_redirects=False, trust_env=False
         )
+        # Deliveries pinned to an address (see `destinations`) keep no connection: a pooled one
+        # is keyed by the address, and reusing it for another name on the same address would
+        # skip that name's certificate check.
+        self._pinned_client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -99,6 +108,7 @@ class DeliveryWorker:
         self._task = None
         self._busy.clear()
         await self._client.aclose()
+        await self._pinned_client.aclose()
 
     async def _run(self) -> None:
         while True:
@@ -144,15 +154,22 @@ class DeliveryWorker:
         error: str | None = None
         retry_after: float | None = None
         try:
-            await self._policy.check(url)
+            destination = await self._policy.destination(url)
             headers = {
+                **destination.headers,
                 "content-type": "application/json",
                 "user-agent": "Keygate-Webhooks",
                 "webhook-id": delivery.id,
                 "webhook-timestamp": str(int(at.timestamp())),
                 "webhook-signature": signer.sign(delivery.id, at, delivery.payload),
             }
-            response = await self._client.post(url, content=delivery.payload, headers=headers)
+            client = self._pinned_client if destination.pinned else self._client
+            response = await client.post(
+                destination.url,
+                content=delivery.payload,
+                headers=headers,
+                extensions=destination.extensions,
+            )
             status = response.status_code
             retry_after = retry_after_seconds(response.headers.get("retry-after"), utcnow())
         except KeygateError as refused:
