@@ -64,6 +64,17 @@ class StatementCounter:
         if self.enabled:
             self.statements.append(statement)
 
+    def of_requests(self) -> list[str]:
+        """The statements, less those that run on their own clock whatever the traffic: the
+        request log's batched inserts and the webhook worker's outbox poll. (The runtime's
+        epoch poll is the other one: stop it, `runtime.stop_background()`, while counting.)"""
+        return [s for s in self.statements if not is_log_batch(s) and "webhook_" not in s]
+
+
+def is_log_batch(statement: str) -> bool:
+    """Whether a statement is one of the request log's batched inserts."""
+    return statement.startswith("INSERT INTO request_log_chunks")
+
 
 class KeygateHarness:
     """Keygate with its real ASGI app, served by uvicorn on loopback.
