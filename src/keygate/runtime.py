@@ -226,7 +226,8 @@ class Runtime:
     async def _background(self) -> None:
         """Forever: notice other processes' writes and a changed key file; every 30 s store
         key-use times and purge spent connect sessions; every
-        `request_log_prune_interval` prune the stored request log."""
+        `request_log_prune_interval` prune the stored request log, audit events and finished
+        webhook deliveries."""
         interval = self.settings.cache_poll_interval
         housekeeping_every = max(1, round(30 / interval))
         ticks = 0
@@ -251,10 +252,17 @@ class Runtime:
                 if time.monotonic() - pruned_at >= self.settings.request_log_prune_interval:
                     pruned_at = time.monotonic()
                     await self.prune_request_log()
+                    await self.prune_events()
             except StoreUnavailable:
                 pass  # an outage: logged once by the store when it starts and when it ends
             except Exception:  # a bug: say so, and keep polling
                 log.exception("background cache poll failed")
+
+    async def prune_events(self) -> int:
+        """Delete audit events, and finished webhook deliveries, past their retention; how
+        many of each, summed."""
+        max_age = timedelta(days=self.settings.event_retention_days)
+        return await self.events.prune(max_age) + await self.webhooks.prune_finished(max_age)
 
     async def prune_request_log(self) -> int:
         """Delete stored requests past the retention age or beyond the row cap; how many."""

@@ -126,9 +126,12 @@ class Settings(BaseSettings):
     request_log_retention_days: float = Field(default=7.0, gt=0)
     """Stored requests older than this are pruned."""
     request_log_max_rows: int = Field(default=1_000_000, ge=1)
-    """At most about this many stored requests are kept (the oldest are pruned first)."""
+    """At most this many stored requests are kept (the oldest are pruned first)."""
     request_log_prune_interval: float = Field(default=300.0, gt=0)
-    """Seconds between prunings of the stored request log."""
+    """Seconds between prunings of the stored request log, audit events and deliveries."""
+    event_retention_days: float = Field(default=90.0, gt=0)
+    """Audit events older than this are pruned, and so are webhook deliveries that are done
+    (delivered, or failed for good) and their attempts; a pending delivery never is."""
     request_log_queue_rows: int = Field(default=20_000, ge=1)
     """Requests a process holds for the store while it is slow or down; beyond, they are
     dropped and counted (`keygate_request_log_dropped_total`), never blocking a request."""

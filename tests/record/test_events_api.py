@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from keygate.sandbox.config import DEFAULT_PRIVATE_KEY
+from keygate.store.schema import EventRow, utcnow
 from tests.connect.test_api_key_flow import create_api_key_connection, submit
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.sandboxes import SandboxedKeygate
@@ -94,6 +96,33 @@ def test_another_workspace_never_sees_the_events(keygate: KeygateHarness, tenant
         seen = events(other)
         assert [e["type"] for e in seen] == ["api_key.created"]  # its own key only
         assert events(other, connection=connection_id) == []
+    finally:
+        other.close()
+
+
+def test_events_past_the_retention_are_pruned(keygate: KeygateHarness, tenant: Tenant) -> None:
+    created = tenant.http.post("/connections", json={"app": "klaviyo"})
+    connection_id = created.json()["connection"]["connection_id"]
+    assert tenant.http.delete(f"/connections/{connection_id}").status_code == 200
+    old, recent = events(tenant, connection=connection_id)
+    other = keygate.tenant()
+    try:
+        other.http.post("/connections", json={"app": "klaviyo"})
+        theirs = events(other)
+
+        async def prune() -> int:
+            async with keygate.runtime.db.sessions() as session, session.begin():
+                await session.execute(
+                    update(EventRow)
+                    .where(EventRow.id == old["event_id"])
+                    .values(at=utcnow() - timedelta(days=91))
+                )
+            return await keygate.runtime.prune_events()
+
+        assert keygate.runtime.settings.event_retention_days == 90  # the default
+        assert keygate.run(prune()) >= 1
+        assert events(tenant, connection=connection_id) == [recent]
+        assert events(other) == theirs, "recent events of every workspace are kept"
     finally:
         other.close()
 

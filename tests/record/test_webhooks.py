@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import update
 
 from keygate.store.events import EventType
 from keygate.store.records import Status
-from keygate.store.schema import utcnow
+from keygate.store.schema import WebhookDeliveryRow, utcnow
 from tests.support.databases import fresh_database
 from tests.support.harness import KeygateHarness, Tenant
 from tests.support.servers import ServerThread
@@ -209,6 +210,48 @@ def test_redeliver_sends_the_same_webhook_id_again(
     bad = tenant.http.post(f"/webhooks/{webhook['webhook_id']}/deliveries/msg_nope/redeliver")
     assert bad.status_code == 404
     tenant.close()
+
+
+def test_finished_deliveries_past_the_retention_are_pruned_and_pending_ones_kept(
+    hooks: KeygateHarness, receiver: tuple[WebhookReceiver, ServerThread]
+) -> None:
+    got, server = receiver
+    busy = WebhookReceiver(status=503, retry_after="3600")  # retried in an hour: stays pending
+    busy_server = serve_receiver(busy)
+    tenant = hooks.tenant()
+    try:
+        done = register(tenant, f"{server.url}/done", ["connection.created"])
+        waiting = register(tenant, f"{busy_server.url}/later", ["connection.created"])
+        tenant.http.post("/connections", json={"app": "klaviyo"})
+        wait_for(lambda: got.received and busy.received)
+
+        def deliveries(webhook: dict[str, Any]) -> list[dict[str, Any]]:
+            shown = tenant.http.get(f"/webhooks/{webhook['webhook_id']}")
+            assert shown.status_code == 200, shown.text
+            found: list[dict[str, Any]] = shown.json()["deliveries"]
+            return found
+
+        wait_for(lambda: [d["status"] for d in deliveries(done)] == ["delivered"])
+        assert [d["status"] for d in deliveries(waiting)] == ["pending"]
+        ids = [d["delivery_id"] for d in deliveries(done) + deliveries(waiting)]
+
+        async def age() -> int:
+            # Both deliveries' events happened 100 days ago; the retention is 90 (the default).
+            async with hooks.runtime.db.sessions() as session, session.begin():
+                await session.execute(
+                    update(WebhookDeliveryRow)
+                    .where(WebhookDeliveryRow.id.in_(ids))
+                    .values(created_at=utcnow() - timedelta(days=100))
+                )
+            return await hooks.runtime.webhooks.prune_finished(timedelta(days=90))
+
+        assert hooks.runtime.settings.event_retention_days == 90
+        assert hooks.run(age()) == 1
+        assert deliveries(done) == [], "the delivered one is gone, with its attempts"
+        assert [d["status"] for d in deliveries(waiting)] == ["pending"], "never a pending one"
+    finally:
+        tenant.close()
+        busy_server.stop()
 
 
 def test_endpoints_are_confined_to_their_workspace_and_targets_are_checked(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keygate.store.database import Database
@@ -174,6 +174,12 @@ class EventRepository:
                 connection_id=connection_id,
                 data=data,
             )
+
+    async def prune(self, max_age: timedelta) -> int:
+        """Delete events older than `max_age`; how many."""
+        async with self._db.sessions() as session, session.begin():
+            result = await session.execute(delete(EventRow).where(EventRow.at < utcnow() - max_age))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def list(
         self,

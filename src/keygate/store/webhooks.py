@@ -321,6 +321,18 @@ class WebhookRepository:
             )
         return None if row is None else _delivery(row)
 
+    async def prune_finished(self, max_age: timedelta) -> int:
+        """Delete deliveries done (delivered, or failed for good) whose event is older than
+        `max_age`, with their attempts; how many. A pending delivery is never pruned."""
+        async with self._db.sessions() as session, session.begin():
+            result = await session.execute(
+                delete(WebhookDeliveryRow).where(
+                    WebhookDeliveryRow.status.in_((DELIVERED, FAILED)),
+                    WebhookDeliveryRow.created_at < utcnow() - max_age,
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def record_attempt(
         self,
         delivery: DeliveryRecord,
