@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -103,23 +105,36 @@ async def test_a_load_overtaken_by_a_write_does_not_store_the_stale_row() -> Non
     assert state.credentials.get("c") == "new"  # type: ignore[comparison-overlap]
 
 
+async def _overtaken(
+    state: StateCache,
+    table: Any,
+    key: str,
+    read: str | None,
+    meanwhile: Callable[[], None],
+    store_none: bool = True,
+) -> object:
+    """Load `key`, which the store answers with `read`, and run `meanwhile` (a clear, a delete)
+    while that load is under way; the load's answer."""
+    release = asyncio.Event()
+
+    async def slow() -> str | None:
+        await release.wait()
+        return read
+
+    pending = asyncio.ensure_future(state.load(table, key, slow, store_none=store_none))
+    await asyncio.sleep(0)
+    meanwhile()
+    release.set()
+    return await pending
+
+
 async def test_a_load_overtaken_by_a_clear_is_still_the_last_good_value() -> None:
     """A route served once, by a load that a clear (another write, a poll's reload) overtook,
     is not stored, but an outage right after must still serve it: the read row is as good as
     what the clear set aside. Before, nothing was kept, and the route answered 503 (seen as
     `test_without_the_database_the_limit_falls_back_to_this_process` failing once in a run)."""
     state = StateCache(max_entries=10)
-    release = asyncio.Event()
-
-    async def slow() -> str:
-        await release.wait()
-        return "row"
-
-    pending = asyncio.ensure_future(state.load(state.credentials, "c", slow))
-    await asyncio.sleep(0)
-    state.clear()
-    release.set()
-    assert await pending == "row"  # type: ignore[comparison-overlap]
+    assert await _overtaken(state, state.credentials, "c", "row", state.clear) == "row"
     assert is_missing(state.credentials.get("c"))  # the next request still reloads
     assert await state.load(state.credentials, "c", _unreachable) == "row"  # type: ignore[comparison-overlap]
 
@@ -127,18 +142,12 @@ async def test_a_load_overtaken_by_a_clear_is_still_the_last_good_value() -> Non
 async def test_a_load_overtaken_by_a_delete_is_not_kept() -> None:
     """...unless this process deleted the connection meanwhile: an outage must not bring it back."""
     state = StateCache(max_entries=10)
-    release = asyncio.Event()
 
-    async def slow() -> str:
-        await release.wait()
-        return "deleted-row"
+    def delete() -> None:
+        state.clear()
+        state.forget_connection("c")
 
-    pending = asyncio.ensure_future(state.load(state.credentials, "c", slow))
-    await asyncio.sleep(0)
-    state.clear()
-    state.forget_connection("c")
-    release.set()
-    assert await pending == "deleted-row"  # type: ignore[comparison-overlap]
+    assert await _overtaken(state, state.credentials, "c", "deleted-row", delete) == "deleted-row"
     with pytest.raises(StoreUnavailable):
         await state.load(state.credentials, "c", _unreachable)
 
@@ -147,17 +156,8 @@ async def test_a_load_overtaken_by_a_clear_that_finds_the_key_gone_drops_its_las
     state = StateCache(max_entries=10)
     state.keys.put("digest", "active-key")  # type: ignore[arg-type]
     state.clear()
-    release = asyncio.Event()
-
-    async def revoked() -> None:
-        await release.wait()
-        return None
-
-    pending = asyncio.ensure_future(state.load(state.keys, "digest", revoked, store_none=False))
-    await asyncio.sleep(0)
-    state.clear()
-    release.set()
-    assert await pending is None
+    found = await _overtaken(state, state.keys, "digest", None, state.clear, store_none=False)
+    assert found is None
     with pytest.raises(StoreUnavailable):
         await state.load(state.keys, "digest", _unreachable, store_none=False)
 
