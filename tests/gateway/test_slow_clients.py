@@ -120,7 +120,7 @@ def test_a_body_that_stalls_mid_stream_aborts_the_upstream_request(
     head = served.post_head("/constant-contact" + path, "Transfer-Encoding: chunked\r\n")
     with send_raw(served.port, head + b"5\r\nhello\r\n") as sock:  # one chunk, then nothing
         data, closed_after = read_until_closed(sock, BODY_TIMEOUT + SLACK)
-    assert closed_after is not None
+    assert closed_after is not None, f"still open after {data[:60]!r}"
     _assert_error(data, 408, "request_timeout")
     [seen] = _seen(upstream[0], path)
     assert seen.body_bytes == 5  # the upstream got the first chunk, then the request was aborted
@@ -166,17 +166,24 @@ def test_stalled_connections_do_not_hold_up_a_normal_request(served: Served) -> 
         took = time.monotonic() - started
     finally:
         client.close()
-    assert response.status_code == 200, response.text
-    # Well before the stalled connections' limits run out: it did not wait for them.
-    assert took < HEADER_TIMEOUT - (all_open - opened), f"a normal request took {took:.2f} s"
-    for kind, sock in stalled:
-        with sock:
+    try:
+        assert response.status_code == 200, response.text
+        # Well before the stalled connections' limits run out: it did not wait for them.
+        assert took < HEADER_TIMEOUT - (all_open - opened), f"a normal request took {took:.2f} s"
+        for kind, sock in stalled:
             data, closed_after = read_until_closed(sock, BODY_TIMEOUT + SLACK, since=opened)
-            assert closed_after is not None, f"a stalled {kind} connection is still open"
+            # What it got, for the record: seen once on a loaded machine, with every 408 in
+            # Keygate's access log but one connection still open (granian's side, not found).
+            got = data[:60]
+            assert closed_after is not None, f"a stalled {kind} connection is still open: {got!r}"
             if kind == "body":
                 _assert_error(data, 408, "request_timeout")
             else:
                 assert data == b""
+    finally:
+        # All of them, also after a failure: an unclosed socket fails the next test instead.
+        for _, sock in stalled:
+            sock.close()
 
 
 def test_requests_in_flight_are_bounded_per_worker(
