@@ -41,9 +41,13 @@ class UiSession:
     issued_at: int
     nonce: bytes
 
+    def expires_at(self, ttl_seconds: int) -> float:
+        """When (epoch seconds) the sign-in outlives its lifetime."""
+        return float(self.issued_at + ttl_seconds)
+
     def expired(self, ttl_seconds: int, now: float | None = None) -> bool:
         """Whether the sign-in is older than its lifetime."""
-        return (now if now is not None else time.time()) > self.issued_at + ttl_seconds
+        return (now if now is not None else time.time()) > self.expires_at(ttl_seconds)
 
 
 def _encode(raw: bytes) -> str:

@@ -116,7 +116,7 @@ async def sign_out(
 ) -> Response:
     """End the session: refused from now on, even if its cookie was copied, and forgotten."""
     session = viewer.session
-    expires = datetime.fromtimestamp(session.issued_at + ttl_seconds, UTC)
+    expires = datetime.fromtimestamp(session.expires_at(ttl_seconds), UTC)
     await SignOutRepository(database).sign_out(session.nonce.hex(), expires)
     response = redirect("/ui/sign-in")
     response.delete_cookie(SESSION_COOKIE, path="/ui")
