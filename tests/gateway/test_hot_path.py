@@ -10,36 +10,25 @@ def test_steady_state_request_makes_no_database_query(
     keygate: KeygateHarness, tenant: Tenant, recording: RecordingUpstream
 ) -> None:
     conn = keygate.import_connection(tenant, "klaviyo", {"access_token": "kl"})
-    keygate.run(keygate.runtime.stop_background())
-    try:
+    with keygate.counting_statements() as counter:
         # Warm the caches: key, default connection, chosen connection, credential.
         assert tenant.http.get("/klaviyo/api/profiles").status_code == 200
         warm = tenant.http.get("/klaviyo/api/profiles", headers={"Maton-Connection": conn.id})
         assert warm.status_code == 200
-        keygate.counter.statements.clear()
-        keygate.counter.enabled = True
+        counter.statements.clear()
         for _ in range(25):
             assert tenant.http.get("/klaviyo/api/profiles").status_code == 200
             response = tenant.http.get("/klaviyo/api/x", headers={"Maton-Connection": conn.id})
             assert response.status_code == 200
-        keygate.counter.enabled = False
         # The only statements are the request log's batched inserts (a batch per 0.5 s at
         # most, never one per request; on SQLite they bypass the engine and are not counted)
         # and the webhook worker's outbox poll, which runs on its own clock whatever the traffic.
-        assert keygate.counter.of_requests() == []
-        assert len([s for s in keygate.counter.statements if is_log_batch(s)]) <= 10
+        assert counter.of_requests() == []
+        assert len([s for s in counter.statements if is_log_batch(s)]) <= 10
         # The counter does see queries: a control-plane read makes at least one.
-        keygate.counter.enabled = True
+        counter.statements.clear()
         tenant.http.get(f"/connections/{conn.id}")
-        keygate.counter.enabled = False
-        assert keygate.counter.statements
-    finally:
-        keygate.counter.enabled = False
-        keygate.run(_restart(keygate))
-
-
-async def _restart(keygate: KeygateHarness) -> None:
-    keygate.runtime.start_background()
+        assert counter.statements
 
 
 def test_a_write_invalidates_the_cache(

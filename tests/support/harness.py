@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -132,6 +134,22 @@ class KeygateHarness:
     def run(self, coro: Any) -> Any:
         """Run a coroutine on the server's loop."""
         return self.server.run(coro)
+
+    @contextmanager
+    def counting_statements(self) -> Iterator[StatementCounter]:
+        """Count the statements run inside the block, with the runtime's background loop (the
+        epoch poll, every 0.2 s here) stopped meanwhile, so what is counted is the block's."""
+        self.run(self.runtime.stop_background())
+        self.counter.statements.clear()
+        self.counter.enabled = True
+        try:
+            yield self.counter
+        finally:
+            self.counter.enabled = False
+            self.run(self._start_background())
+
+    async def _start_background(self) -> None:
+        self.runtime.start_background()  # from inside the serving loop
 
     def tenant(self) -> Tenant:
         """A fresh workspace and key, isolated from every other test's."""

@@ -17,6 +17,9 @@ T = TypeVar("T")
 
 
 _PICK = random.Random()  # ports, not secrets
+_HANDED: set[int] = set()
+"""Ports `free_port` returned already: a test that asks for several before binding any (a
+fleet's replicas) must not get one twice."""
 
 
 def _ephemeral_ports() -> tuple[int, int]:
@@ -48,7 +51,8 @@ def free_port() -> int:
     ports = range(10_000, low) if low > 11_000 else range(high + 1, 65_000)
     for _ in range(200):
         port = _PICK.choice(ports)
-        if bindable(port):
+        if port not in _HANDED and bindable(port):
+            _HANDED.add(port)
             return port
     with socket.socket() as sock:  # nothing free there: the kernel's choice, as before
         sock.bind(("127.0.0.1", 0))
